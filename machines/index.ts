@@ -1,0 +1,37 @@
+/**
+ * The pure state machines of poolvisor: import them to drive a pool under a
+ * `SimulatedClock`, to draw them, or to supply another runtime with `.provide()`.
+ */
+export { workerMachine, workerStateName, MEMORY_EVIDENCE_SAMPLES } from './workerMachine.js';
+export type {
+  WorkerCommand,
+  WorkerContext,
+  WorkerEvent,
+  WorkerInput,
+  WorkerNotification,
+  WorkerSettings,
+  WorkerStateName,
+  RunningTask,
+} from './workerMachine.js';
+export { supervisorMachine } from './supervisorMachine.js';
+export type { SupervisorContext, SupervisorEvent, SupervisorInput } from './supervisorMachine.js';
+export { PoolLedger } from './poolLedger.js';
+export type { DegradedInfo, LedgerCounts, LedgerMode, Slot } from './poolLedger.js';
+export { planRestart } from './restartPolicy.js';
+export type { RestartPlan, RestartPolicy } from './restartPolicy.js';
+export { TaskQueue } from './taskQueue.js';
+export type { PoolEvent, PoolEventType, SupervisorCommand, TaskRequest } from './poolEvents.js';
+export { workerActorPlaceholders } from './workerActors.js';
+export type {
+  MemoryPollerCommand,
+  MemoryPollerEvent,
+  MemoryPollerInput,
+  StartWorkerInput,
+  StartedWorker,
+  TerminateWorkerInput,
+  WorkerConnectionCommand,
+  WorkerConnectionEvent,
+  WorkerConnectionInput,
+  WorkerExit,
+} from './workerActors.js';
+export type * from './taskTypes.js';

@@ -1,0 +1,87 @@
+import type { RetryableFailure, SerializedError, TaskFailure, Termination } from './taskTypes.js';
+import type { WorkerExit } from './workerActors.js';
+
+/** A task as submitted to the supervisor, limits not yet resolved. */
+export interface TaskRequest {
+  readonly id: string;
+  readonly name: string;
+  readonly payload: unknown;
+  /** Higher runs first; FIFO within a priority. */
+  readonly priority: number;
+  readonly timeoutMs?: number | undefined;
+  readonly memoryLimitBytes?: number | undefined;
+  /** Extra attempts after a failure listed in `retryOn`. */
+  readonly retries: number;
+  readonly retryOn: readonly RetryableFailure[];
+  /** Set when the task runs on a leased worker. */
+  readonly leaseId?: string | undefined;
+}
+
+/** Commands the facade sends to the supervisor. */
+export type SupervisorCommand =
+  | { readonly type: 'task.submit'; readonly task: TaskRequest }
+  | { readonly type: 'task.cancel'; readonly taskId: string }
+  | { readonly type: 'lease.acquire'; readonly leaseId: string; readonly priority: number }
+  | { readonly type: 'lease.release'; readonly leaseId: string }
+  | { readonly type: 'pool.close'; readonly drainTimeoutMs: number };
+
+/**
+ * The audit trail: every decision the supervisor takes, emitted to outside listeners
+ * (`actor.on(type, fn)`). The facade settles task promises from `task.succeeded` and
+ * `task.failed`, so these events are the single source of truth for outcomes.
+ */
+export type PoolEvent =
+  | { readonly type: 'task.submitted'; readonly taskId: string; readonly name: string; readonly priority: number; readonly queued: number }
+  | { readonly type: 'task.started'; readonly taskId: string; readonly workerId: string; readonly pid: number | undefined; readonly attempt: number }
+  | {
+      readonly type: 'task.succeeded';
+      readonly taskId: string;
+      readonly workerId: string;
+      readonly value: unknown;
+      readonly durationMs: number;
+      readonly attempt: number;
+    }
+  | { readonly type: 'task.failed'; readonly taskId: string; readonly failure: TaskFailure; readonly attempt: number }
+  | { readonly type: 'task.retrying'; readonly taskId: string; readonly failure: TaskFailure; readonly nextAttempt: number }
+  | { readonly type: 'worker.spawned'; readonly workerId: string; readonly pid: number | undefined; readonly device: string; readonly generation: number }
+  | { readonly type: 'worker.restarted'; readonly workerId: string; readonly pid: number | undefined; readonly device: string; readonly generation: number }
+  | {
+      readonly type: 'worker.killed';
+      readonly workerId: string;
+      readonly pid: number | undefined;
+      readonly taskId: string | undefined;
+      readonly termination: Termination;
+    }
+  | { readonly type: 'worker.exited'; readonly workerId: string; readonly pid: number | undefined; readonly exit: WorkerExit | undefined }
+  | {
+      readonly type: 'worker.restart-scheduled';
+      readonly workerId: string;
+      readonly delayMs: number;
+      /** Whether this failure counts towards the restart-intensity limit. */
+      readonly counted: boolean;
+      readonly failuresInWindow: number;
+    }
+  | { readonly type: 'worker.stopped'; readonly workerId: string }
+  | {
+      readonly type: 'memory.warning';
+      readonly workerId: string;
+      readonly taskId: string;
+      readonly rssBytes: number;
+      readonly limitBytes: number;
+    }
+  | { readonly type: 'lease.granted'; readonly leaseId: string; readonly workerId: string }
+  | { readonly type: 'lease.released'; readonly leaseId: string }
+  | { readonly type: 'lease.lost'; readonly leaseId: string; readonly workerId: string }
+  | { readonly type: 'lease.failed'; readonly leaseId: string; readonly failure: TaskFailure }
+  | {
+      readonly type: 'pool.degraded';
+      readonly reason: string;
+      readonly workerId: string;
+      readonly failuresInWindow: number;
+      readonly lastError?: SerializedError | undefined;
+    }
+  | { readonly type: 'pool.draining'; readonly drainTimeoutMs: number }
+  | { readonly type: 'pool.closed' };
+
+export type PoolEventType = PoolEvent['type'];
+

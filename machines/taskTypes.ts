@@ -1,0 +1,96 @@
+/**
+ * The values that travel between the supervisor, the worker machines and the runtime.
+ * Failures are plain data with a stable `code` and their evidence; the facade turns
+ * them into error objects, so the machines stay pure and their events serialisable.
+ */
+
+/** An error as it crossed a process boundary: enough to rebuild and explain it. */
+export interface SerializedError {
+  readonly name: string;
+  readonly message: string;
+  readonly stack?: string | undefined;
+  readonly code?: string | undefined;
+}
+
+/** A task as handed to one worker: limits already resolved against the pool defaults. */
+export interface TaskAssignment {
+  readonly id: string;
+  readonly name: string;
+  readonly payload: unknown;
+  readonly timeoutMs: number;
+  readonly memoryLimitBytes: number;
+  /** 1 for the first run, 2 for the first retry, … */
+  readonly attempt: number;
+}
+
+/** What the task function itself produced. */
+export type TaskOutcome =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly error: SerializedError };
+
+export interface MemorySample {
+  /** Milliseconds on the pool's clock. */
+  readonly atMs: number;
+  readonly rssBytes: number;
+}
+
+/** Why a worker's OS process is being (or was) ended. */
+export type Termination =
+  | { readonly reason: 'timeout'; readonly elapsedMs: number; readonly timeoutMs: number }
+  | {
+      readonly reason: 'memory';
+      readonly resource: 'rss';
+      readonly rssBytes: number;
+      readonly limitBytes: number;
+      readonly samples: readonly MemorySample[];
+    }
+  | { readonly reason: 'cancelled' }
+  | {
+      readonly reason: 'crashed';
+      readonly exitCode: number | null;
+      readonly signal: string | null;
+      readonly stderrTail?: string | undefined;
+    }
+  | { readonly reason: 'start-failed'; readonly error: SerializedError }
+  /** An actor of the runtime (connection, memory poller) failed: the worker cannot be supervised. */
+  | { readonly reason: 'runtime-error'; readonly error: SerializedError }
+  | { readonly reason: 'stopped' };
+
+export type TerminationReason = Termination['reason'];
+
+/** Where a failed task ran, when it ran anywhere. */
+export interface WorkerPlace {
+  readonly workerId: string;
+  readonly pid: number | undefined;
+  readonly device: string;
+}
+
+/** Why a task failed: a stable code and its evidence. */
+export type TaskFailure =
+  | ({ readonly code: 'TIMEOUT'; readonly elapsedMs: number; readonly timeoutMs: number } & WorkerPlace)
+  | ({
+      readonly code: 'MEMORY';
+      readonly resource: 'rss';
+      readonly rssBytes: number;
+      readonly limitBytes: number;
+      readonly samples: readonly MemorySample[];
+    } & WorkerPlace)
+  | ({
+      readonly code: 'CRASHED';
+      readonly exitCode: number | null;
+      readonly signal: string | null;
+      readonly stderrTail?: string | undefined;
+      /** Set when the runtime, not the task, failed. */
+      readonly error?: SerializedError | undefined;
+    } & WorkerPlace)
+  | ({ readonly code: 'TASK_ERROR'; readonly error: SerializedError } & WorkerPlace)
+  | { readonly code: 'CANCELLED'; readonly stage: 'queued' | 'running'; readonly workerId?: string | undefined }
+  | { readonly code: 'QUEUE_FULL'; readonly queued: number; readonly maxQueue: number }
+  | { readonly code: 'CLOSED' }
+  | { readonly code: 'DEGRADED'; readonly reason: string; readonly lastError?: SerializedError | undefined }
+  | { readonly code: 'LEASE_LOST'; readonly leaseId: string; readonly workerId: string };
+
+export type TaskFailureCode = TaskFailure['code'];
+
+/** Failures a task may be retried after; a timeout only when asked for explicitly. */
+export type RetryableFailure = 'crash' | 'memory' | 'timeout';

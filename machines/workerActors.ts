@@ -1,0 +1,79 @@
+import { fromCallback, fromPromise } from 'xstate';
+import type { TaskAssignment, TaskOutcome } from './taskTypes.js';
+
+/**
+ * The I/O a worker machine needs, as named actors. The machine only knows their
+ * shapes; `src/runtime` supplies real implementations with `machine.provide()`,
+ * and tests supply fakes driven by a `SimulatedClock`.
+ */
+
+export interface StartWorkerInput {
+  readonly workerId: string;
+  readonly slot: number;
+  readonly device: string;
+  /** 1 for the slot's first OS worker, then one more per restart. */
+  readonly generation: number;
+  readonly startTimeoutMs: number;
+}
+
+/** A started OS worker. `handle` is the runtime's own object, opaque to the machines. */
+export interface StartedWorker {
+  readonly pid: number | undefined;
+  readonly handle: unknown;
+}
+
+export interface WorkerConnectionInput {
+  readonly worker: StartedWorker;
+}
+
+/** Commands the machine sends to its connection actor. */
+export type WorkerConnectionCommand = { readonly type: 'connection.run'; readonly task: TaskAssignment };
+
+/** Events the connection actor sends back. */
+export type WorkerConnectionEvent =
+  | { readonly type: 'process.result'; readonly taskId: string; readonly outcome: TaskOutcome }
+  | {
+      readonly type: 'process.exited';
+      readonly exitCode: number | null;
+      readonly signal: string | null;
+      readonly stderrTail?: string | undefined;
+    };
+
+export interface MemoryPollerInput {
+  readonly worker: StartedWorker;
+  readonly intervalMs: number;
+  readonly fastIntervalMs: number;
+}
+
+export type MemoryPollerCommand = { readonly type: 'poll.fast' } | { readonly type: 'poll.normal' };
+
+export type MemoryPollerEvent = { readonly type: 'memory.sample'; readonly rssBytes: number; readonly atMs: number };
+
+export interface TerminateWorkerInput {
+  /** Undefined when the start failed and the runtime already cleaned up. */
+  readonly worker: StartedWorker | undefined;
+  readonly graceMs: number;
+  /** Skip the polite signal (a memory runaway must not get a grace period to grow in). */
+  readonly immediate: boolean;
+}
+
+export interface WorkerExit {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+}
+
+function runtimeMissing(name: string): never {
+  throw new Error(`poolvisor: the worker machine's "${name}" actor comes from a runtime; use machine.provide({ actors })`);
+}
+
+/** Placeholders that fail loudly if a machine runs without a runtime. */
+export const workerActorPlaceholders = {
+  startWorker: fromPromise<StartedWorker, StartWorkerInput>(async () => runtimeMissing('startWorker')),
+  workerConnection: fromCallback<WorkerConnectionCommand, WorkerConnectionInput, WorkerConnectionEvent>(() =>
+    runtimeMissing('workerConnection'),
+  ),
+  memoryPoller: fromCallback<MemoryPollerCommand, MemoryPollerInput, MemoryPollerEvent>(() =>
+    runtimeMissing('memoryPoller'),
+  ),
+  terminateWorker: fromPromise<WorkerExit, TerminateWorkerInput>(async () => runtimeMissing('terminateWorker')),
+};

@@ -1,0 +1,450 @@
+import { assign, sendTo, setup, type AnyActorRef } from 'xstate';
+import {
+  workerActorPlaceholders,
+  type StartedWorker,
+  type WorkerConnectionEvent,
+  type MemoryPollerEvent,
+  type WorkerExit,
+} from './workerActors.js';
+import { toSerializedError } from './serializedError.js';
+import type { MemorySample, TaskAssignment, TaskOutcome, Termination } from './taskTypes.js';
+
+/** Per-slot settings, fixed for the life of the pool. */
+export interface WorkerSettings {
+  /** Limit while idle, and the default for tasks that do not set their own. */
+  readonly memoryLimitBytes: number;
+  /** Above `limit × softMemoryRatio` a running task is `monitoring`: sampled faster, warned about. */
+  readonly softMemoryRatio: number;
+  readonly memoryPollMs: number;
+  readonly fastMemoryPollMs: number;
+  readonly killGraceMs: number;
+  readonly startTimeoutMs: number;
+}
+
+export interface WorkerInput {
+  readonly workerId: string;
+  readonly slot: number;
+  readonly device: string;
+  readonly settings: WorkerSettings;
+  /** Receives every {@link WorkerNotification}. */
+  readonly parent: AnyActorRef;
+  /** The pool's clock in ms; injected so simulated time is the only time in tests. */
+  readonly now: () => number;
+  /** Backoff before the first start (a slot replaced after its actor failed). */
+  readonly restartDelayMs?: number | undefined;
+}
+
+export interface RunningTask extends TaskAssignment {
+  readonly startedAt: number;
+}
+
+export interface WorkerContext extends WorkerInput {
+  /** How many OS workers this slot has started. */
+  readonly generation: number;
+  readonly worker: StartedWorker | undefined;
+  readonly task: RunningTask | undefined;
+  readonly rssBytes: number;
+  /** The most recent samples, oldest first: the evidence a memory kill carries. */
+  readonly samples: readonly MemorySample[];
+  readonly restartDelayMs: number;
+  readonly termination: Termination | undefined;
+  readonly lastExit: WorkerExit | undefined;
+  /** Set when the supervisor asks to stop while a start is under way. */
+  readonly stopRequested: boolean;
+}
+
+/** Events the supervisor sends to a worker. */
+export type WorkerCommand =
+  | { readonly type: 'task.run'; readonly task: TaskAssignment }
+  | { readonly type: 'task.cancel'; readonly taskId: string }
+  | { readonly type: 'worker.restart'; readonly delayMs: number }
+  | { readonly type: 'worker.stop' };
+
+export type WorkerEvent = WorkerCommand | WorkerConnectionEvent | MemoryPollerEvent;
+
+/** Events a worker sends to its parent (the supervisor). */
+export type WorkerNotification =
+  | { readonly type: 'worker.ready'; readonly workerId: string; readonly pid: number | undefined; readonly generation: number }
+  | {
+      readonly type: 'worker.task-done';
+      readonly workerId: string;
+      readonly taskId: string;
+      readonly outcome: TaskOutcome;
+      readonly durationMs: number;
+    }
+  | { readonly type: 'worker.task-rejected'; readonly workerId: string; readonly task: TaskAssignment }
+  | {
+      readonly type: 'worker.memory-warning';
+      readonly workerId: string;
+      readonly taskId: string;
+      readonly rssBytes: number;
+      readonly limitBytes: number;
+    }
+  | {
+      readonly type: 'worker.killed';
+      readonly workerId: string;
+      readonly pid: number | undefined;
+      readonly taskId: string | undefined;
+      readonly termination: Termination;
+    }
+  | {
+      readonly type: 'worker.exited';
+      readonly workerId: string;
+      readonly pid: number | undefined;
+      readonly termination: Termination;
+      readonly exit: WorkerExit | undefined;
+    };
+
+/** How many samples a worker keeps as evidence. */
+export const MEMORY_EVIDENCE_SAMPLES = 20;
+
+type SampleEvent = MemoryPollerEvent;
+
+function taskLimit(context: WorkerContext): number {
+  return context.task?.memoryLimitBytes ?? context.settings.memoryLimitBytes;
+}
+
+function withSample(context: WorkerContext, event: SampleEvent): Pick<WorkerContext, 'rssBytes' | 'samples'> {
+  const samples = context.samples.length < MEMORY_EVIDENCE_SAMPLES ? context.samples.slice() : context.samples.slice(1);
+  samples.push({ atMs: event.atMs, rssBytes: event.rssBytes });
+  return { rssBytes: event.rssBytes, samples };
+}
+
+/**
+ * One worker slot: starts an OS worker, runs one task at a time on it, enforces the
+ * task's deadline and memory limit, and ends the OS worker when either is breached.
+ * After the exit is confirmed it waits for the supervisor's verdict: restart (after a
+ * backoff the supervisor computed) or stop.
+ *
+ * The deadline is an `after` on `alive.running`, the parent of `busy` and `monitoring`,
+ * so moving between those two never re-arms it; it is armed on dispatch, not on submit.
+ */
+export const workerMachine = setup({
+  types: {
+    context: {} as WorkerContext,
+    events: {} as WorkerEvent,
+    input: {} as WorkerInput,
+  },
+  actors: workerActorPlaceholders,
+  delays: {
+    restartDelay: ({ context }) => context.restartDelayMs,
+    taskDeadline: ({ context }) => context.task?.timeoutMs ?? 0,
+  },
+  guards: {
+    hasNoRestartDelay: ({ context }) => context.restartDelayMs <= 0,
+    isStopRequested: ({ context }) => context.stopRequested,
+    isCurrentTask: ({ context, event }) =>
+      (event.type === 'process.result' || event.type === 'task.cancel') && event.taskId === context.task?.id,
+    isOverHardLimit: ({ context, event }) => event.type === 'memory.sample' && event.rssBytes > taskLimit(context),
+    isOverSoftLimit: ({ context, event }) =>
+      event.type === 'memory.sample' && event.rssBytes > taskLimit(context) * context.settings.softMemoryRatio,
+  },
+  actions: {
+    recordSample: assign(({ context, event }) => (event.type === 'memory.sample' ? withSample(context, event) : {})),
+    terminateForMemory: assign(({ context, event }) => {
+      if (event.type !== 'memory.sample') return {};
+      const recorded = withSample(context, event);
+      return {
+        ...recorded,
+        termination: {
+          reason: 'memory',
+          resource: 'rss',
+          rssBytes: event.rssBytes,
+          limitBytes: taskLimit(context),
+          samples: recorded.samples,
+        } satisfies Termination,
+      };
+    }),
+    terminateForTimeout: assign({
+      termination: ({ context }): Termination => ({
+        reason: 'timeout',
+        elapsedMs: context.now() - (context.task?.startedAt ?? context.now()),
+        timeoutMs: context.task?.timeoutMs ?? 0,
+      }),
+    }),
+    terminateForCrash: assign({
+      termination: ({ event }): Termination =>
+        event.type === 'process.exited'
+          ? { reason: 'crashed', exitCode: event.exitCode, signal: event.signal, stderrTail: event.stderrTail }
+          : { reason: 'crashed', exitCode: null, signal: null },
+      lastExit: ({ event }) =>
+        event.type === 'process.exited' ? { exitCode: event.exitCode, signal: event.signal } : undefined,
+    }),
+    notifyReady: sendTo(
+      ({ context }) => context.parent,
+      ({ context }): WorkerNotification => ({
+        type: 'worker.ready',
+        workerId: context.workerId,
+        pid: context.worker?.pid,
+        generation: context.generation,
+      }),
+    ),
+    notifyKilled: sendTo(
+      ({ context }) => context.parent,
+      ({ context }): WorkerNotification => ({
+        type: 'worker.killed',
+        workerId: context.workerId,
+        pid: context.worker?.pid,
+        taskId: context.task?.id,
+        termination: context.termination ?? { reason: 'stopped' },
+      }),
+    ),
+    notifyExited: sendTo(
+      ({ context }) => context.parent,
+      ({ context }): WorkerNotification => ({
+        type: 'worker.exited',
+        workerId: context.workerId,
+        pid: context.worker?.pid,
+        termination: context.termination ?? { reason: 'stopped' },
+        exit: context.lastExit,
+      }),
+    ),
+    rejectTask: sendTo(
+      ({ context }) => context.parent,
+      ({ context, event }): WorkerNotification => {
+        if (event.type !== 'task.run') throw new Error(`rejectTask handles task.run, got ${event.type}`);
+        return { type: 'worker.task-rejected', workerId: context.workerId, task: event.task };
+      },
+    ),
+  },
+}).createMachine({
+  id: 'worker',
+  context: ({ input }) => ({
+    ...input,
+    generation: 0,
+    worker: undefined,
+    task: undefined,
+    rssBytes: 0,
+    samples: [],
+    restartDelayMs: input.restartDelayMs ?? 0,
+    termination: undefined,
+    lastExit: undefined,
+    stopRequested: false,
+  }),
+  initial: 'restarting',
+  // A task can only run on an idle worker; anywhere else it goes back to the supervisor.
+  on: { 'task.run': { actions: 'rejectTask' } },
+  states: {
+    restarting: {
+      initial: 'backoff',
+      states: {
+        backoff: {
+          always: { guard: 'hasNoRestartDelay', target: 'starting' },
+          after: { restartDelay: 'starting' },
+          on: { 'worker.stop': '#worker.stopped' },
+        },
+        starting: {
+          entry: assign({
+            generation: ({ context }) => context.generation + 1,
+            worker: undefined,
+            task: undefined,
+            termination: undefined,
+            lastExit: undefined,
+            rssBytes: 0,
+            samples: [],
+          }),
+          invoke: {
+            src: 'startWorker',
+            input: ({ context }) => ({
+              workerId: context.workerId,
+              slot: context.slot,
+              device: context.device,
+              generation: context.generation,
+              startTimeoutMs: context.settings.startTimeoutMs,
+            }),
+            onDone: [
+              { guard: 'isStopRequested', target: '#worker.stopping', actions: assign({ worker: ({ event }) => event.output }) },
+              { target: '#worker.alive', actions: [assign({ worker: ({ event }) => event.output }), 'notifyReady'] },
+            ],
+            onError: {
+              target: '#worker.killed',
+              actions: assign({
+                termination: ({ event }): Termination => ({ reason: 'start-failed', error: toSerializedError(event.error) }),
+              }),
+            },
+          },
+          on: { 'worker.stop': { actions: assign({ stopRequested: true }) } },
+        },
+      },
+    },
+    alive: {
+      invoke: [
+        {
+          id: 'connection',
+          src: 'workerConnection',
+          input: ({ context }) => ({ worker: context.worker as StartedWorker }),
+        },
+        {
+          id: 'memoryPoller',
+          src: 'memoryPoller',
+          input: ({ context }) => ({
+            worker: context.worker as StartedWorker,
+            intervalMs: context.settings.memoryPollMs,
+            fastIntervalMs: context.settings.fastMemoryPollMs,
+          }),
+        },
+      ],
+      on: {
+        'process.exited': { target: 'killed', actions: 'terminateForCrash' },
+        // The runtime actors catch their own I/O errors; one that still fails leaves the worker unsupervised.
+        'xstate.error.actor.*': {
+          target: 'killed',
+          actions: assign({
+            termination: ({ event }): Termination => ({ reason: 'runtime-error', error: toSerializedError(event.error) }),
+          }),
+        },
+      },
+      initial: 'idle',
+      states: {
+        idle: {
+          entry: assign({ task: undefined }),
+          on: {
+            'task.run': {
+              target: 'running',
+              actions: assign({ task: ({ context, event }) => ({ ...event.task, startedAt: context.now() }) }),
+            },
+            'memory.sample': [
+              // A worker that leaked past its limit between tasks is replaced before it takes another.
+              { guard: 'isOverHardLimit', target: '#worker.killed', actions: 'terminateForMemory' },
+              { actions: 'recordSample' },
+            ],
+            'worker.stop': '#worker.stopping',
+          },
+        },
+        running: {
+          entry: sendTo('connection', ({ context }) => ({ type: 'connection.run', task: context.task as TaskAssignment })),
+          after: { taskDeadline: { target: '#worker.killed', actions: 'terminateForTimeout' } },
+          on: {
+            'process.result': {
+              guard: 'isCurrentTask',
+              target: 'idle',
+              actions: sendTo(
+                ({ context }) => context.parent,
+                ({ context, event }): WorkerNotification => ({
+                  type: 'worker.task-done',
+                  workerId: context.workerId,
+                  taskId: event.taskId,
+                  outcome: event.outcome,
+                  durationMs: context.now() - (context.task?.startedAt ?? context.now()),
+                }),
+              ),
+            },
+            'task.cancel': {
+              guard: 'isCurrentTask',
+              target: '#worker.killed',
+              actions: assign({ termination: { reason: 'cancelled' } }),
+            },
+            'worker.stop': {
+              target: '#worker.killed',
+              actions: assign({ termination: { reason: 'stopped' }, stopRequested: true }),
+            },
+          },
+          initial: 'busy',
+          states: {
+            busy: {
+              on: {
+                'memory.sample': [
+                  { guard: 'isOverHardLimit', target: '#worker.killed', actions: 'terminateForMemory' },
+                  { guard: 'isOverSoftLimit', target: 'monitoring', actions: 'recordSample' },
+                  { actions: 'recordSample' },
+                ],
+              },
+            },
+            monitoring: {
+              entry: [
+                sendTo('memoryPoller', { type: 'poll.fast' }),
+                sendTo(
+                  ({ context }) => context.parent,
+                  ({ context }): WorkerNotification => ({
+                    type: 'worker.memory-warning',
+                    workerId: context.workerId,
+                    taskId: context.task?.id ?? '',
+                    rssBytes: context.rssBytes,
+                    limitBytes: taskLimit(context),
+                  }),
+                ),
+              ],
+              on: {
+                'memory.sample': [
+                  { guard: 'isOverHardLimit', target: '#worker.killed', actions: 'terminateForMemory' },
+                  { guard: 'isOverSoftLimit', actions: 'recordSample' },
+                  { target: 'busy', actions: ['recordSample', sendTo('memoryPoller', { type: 'poll.normal' })] },
+                ],
+              },
+            },
+          },
+        },
+      },
+    },
+    killed: {
+      // Told before the OS worker is gone: the task's promise settles at the deadline, not after the exit.
+      entry: 'notifyKilled',
+      initial: 'terminating',
+      states: {
+        terminating: {
+          invoke: {
+            src: 'terminateWorker',
+            input: ({ context }) => ({
+              worker: context.worker,
+              graceMs: context.settings.killGraceMs,
+              immediate: isRunaway(context.termination),
+            }),
+            onDone: [
+              { guard: 'isStopRequested', target: '#worker.stopped' },
+              {
+                target: 'awaitingVerdict',
+                actions: [assign({ lastExit: ({ context, event }) => context.lastExit ?? event.output }), 'notifyExited'],
+              },
+            ],
+            // The runtime's terminate does not reject; if one ever does, the slot must still move on.
+            onError: [
+              { guard: 'isStopRequested', target: '#worker.stopped' },
+              { target: 'awaitingVerdict', actions: 'notifyExited' },
+            ],
+          },
+        },
+        awaitingVerdict: {
+          on: {
+            'worker.restart': {
+              target: '#worker.restarting',
+              actions: assign({ restartDelayMs: ({ event }) => event.delayMs }),
+            },
+            'worker.stop': '#worker.stopped',
+          },
+        },
+      },
+    },
+    stopping: {
+      invoke: {
+        src: 'terminateWorker',
+        input: ({ context }) => ({ worker: context.worker, graceMs: context.settings.killGraceMs, immediate: false }),
+        onDone: '#worker.stopped',
+        onError: '#worker.stopped',
+      },
+    },
+    // The supervisor learns of this from the actor's own `xstate.done.actor.*` event: the
+    // last event a finished child sends, so nothing arrives after the pool has closed.
+    stopped: { type: 'final' },
+  },
+});
+
+/** A worker that is crashing or growing without bound gets no grace period to do more harm in. */
+function isRunaway(termination: Termination | undefined): boolean {
+  const reason = termination?.reason;
+  return reason === 'memory' || reason === 'crashed' || reason === 'runtime-error' || reason === 'start-failed';
+}
+
+/** The worker's state as one word, the vocabulary of the design card and of `pool.status()`. */
+export type WorkerStateName = 'restarting' | 'idle' | 'busy' | 'monitoring' | 'killed' | 'stopping' | 'stopped';
+
+export function workerStateName(value: unknown): WorkerStateName {
+  if (typeof value === 'string') return value as WorkerStateName;
+  const v = value as Record<string, unknown>;
+  if ('alive' in v) {
+    const alive = v.alive;
+    if (alive === 'idle') return 'idle';
+    const running = (alive as Record<string, unknown>).running;
+    return running === 'monitoring' ? 'monitoring' : 'busy';
+  }
+  return Object.keys(v)[0] as WorkerStateName;
+}

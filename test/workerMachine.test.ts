@@ -1,0 +1,169 @@
+import { describe, expect, it } from 'vitest';
+import { workerStateName } from '../machines/index.js';
+import { FakeRuntime, MiB, settle, startLoneWorker, task } from './support/fakeRuntime.js';
+
+async function readyWorker(runtime = new FakeRuntime()) {
+  const lone = startLoneWorker(runtime);
+  await settle();
+  expect(workerStateName(lone.actor.getSnapshot().value)).toBe('idle');
+  return { runtime, ...lone };
+}
+
+const state = (actor: { getSnapshot(): { value: unknown } }) => workerStateName(actor.getSnapshot().value);
+
+describe('workerMachine', () => {
+  it('should start an OS worker and report ready with its pid', async () => {
+    const { events } = await readyWorker();
+    expect(events).toEqual([{ type: 'worker.ready', workerId: 'worker-0', pid: 1001, generation: 1 }]);
+  });
+
+  it('should fire the deadline exactly timeoutMs after dispatch, not 1 ms before', async () => {
+    const { runtime, actor, events } = await readyWorker();
+    runtime.clock.increment(5_000); // idle time before dispatch must not count
+    actor.send({ type: 'task.run', task: task('t1', { timeoutMs: 1000 }) });
+    runtime.clock.increment(999);
+    expect(state(actor)).toBe('busy');
+    runtime.clock.increment(1);
+    expect(state(actor)).toBe('killed');
+    expect(events.at(-1)).toMatchObject({
+      type: 'worker.killed',
+      taskId: 't1',
+      termination: { reason: 'timeout', elapsedMs: 1000, timeoutMs: 1000 },
+    });
+  });
+
+  it('should keep the deadline when moving between busy and monitoring', async () => {
+    const { runtime, actor } = await readyWorker();
+    actor.send({ type: 'task.run', task: task('t1', { timeoutMs: 1000, memoryLimitBytes: 100 * MiB }) });
+    runtime.clock.increment(400);
+    runtime.sample('worker-0', 90 * MiB); // over the 80 % soft threshold
+    expect(state(actor)).toBe('monitoring');
+    expect(runtime.isPollingFast('worker-0')).toBe(true);
+    runtime.clock.increment(300);
+    runtime.sample('worker-0', 10 * MiB);
+    expect(state(actor)).toBe('busy');
+    expect(runtime.isPollingFast('worker-0')).toBe(false);
+    runtime.clock.increment(299);
+    expect(state(actor)).toBe('busy');
+    runtime.clock.increment(1);
+    expect(state(actor)).toBe('killed');
+  });
+
+  it('should warn on the soft threshold and kill on the hard limit with samples as evidence', async () => {
+    const { runtime, actor, events } = await readyWorker();
+    actor.send({ type: 'task.run', task: task('t1', { timeoutMs: 60_000, memoryLimitBytes: 100 * MiB }) });
+    runtime.sample('worker-0', 50 * MiB);
+    expect(state(actor)).toBe('busy');
+    runtime.sample('worker-0', 81 * MiB);
+    expect(events.at(-1)).toMatchObject({ type: 'worker.memory-warning', taskId: 't1', rssBytes: 81 * MiB, limitBytes: 100 * MiB });
+    runtime.sample('worker-0', 95 * MiB);
+    expect(state(actor)).toBe('monitoring');
+    runtime.sample('worker-0', 101 * MiB);
+    expect(state(actor)).toBe('killed');
+    const killed = events.at(-1);
+    expect(killed).toMatchObject({ type: 'worker.killed', taskId: 't1', termination: { reason: 'memory', rssBytes: 101 * MiB, limitBytes: 100 * MiB } });
+    if (killed?.type !== 'worker.killed' || killed.termination.reason !== 'memory') throw new Error('expected a memory kill');
+    expect(killed.termination.samples.map((s) => s.rssBytes)).toEqual([50 * MiB, 81 * MiB, 95 * MiB, 101 * MiB]);
+    await settle();
+    expect(runtime.terminations).toEqual([{ workerId: 'worker-0', immediate: true }]);
+  });
+
+  it('should report the result and go back to idle, disarming the deadline', async () => {
+    const { runtime, actor, events } = await readyWorker();
+    actor.send({ type: 'task.run', task: task('t1', { timeoutMs: 1000 }) });
+    expect(runtime.runs.get('worker-0')?.map((t) => t.id)).toEqual(['t1']);
+    runtime.clock.increment(10);
+    runtime.result('worker-0', 't1', 42);
+    expect(state(actor)).toBe('idle');
+    expect(events.at(-1)).toEqual({ type: 'worker.task-done', workerId: 'worker-0', taskId: 't1', outcome: { ok: true, value: 42 }, durationMs: 10 });
+    runtime.clock.increment(10_000);
+    expect(state(actor)).toBe('idle');
+  });
+
+  it('should ignore a result for a task it is not running', async () => {
+    const { runtime, actor } = await readyWorker();
+    actor.send({ type: 'task.run', task: task('t1') });
+    runtime.result('worker-0', 'other');
+    expect(state(actor)).toBe('busy');
+  });
+
+  it('should hand a task back when it is not idle', async () => {
+    const { actor, events } = await readyWorker();
+    actor.send({ type: 'task.run', task: task('t1') });
+    actor.send({ type: 'task.run', task: task('t2') });
+    expect(events.at(-1)).toMatchObject({ type: 'worker.task-rejected', task: { id: 't2' } });
+  });
+
+  it('should treat an unexpected exit as a crash, and wait for the verdict after the exit', async () => {
+    const { runtime, actor, events } = await readyWorker();
+    actor.send({ type: 'task.run', task: task('t1') });
+    runtime.exit('worker-0', null, 'SIGKILL');
+    expect(events.at(-1)).toMatchObject({
+      type: 'worker.killed',
+      taskId: 't1',
+      termination: { reason: 'crashed', exitCode: null, signal: 'SIGKILL', stderrTail: 'fatal' },
+    });
+    await settle();
+    expect(actor.getSnapshot().value).toEqual({ killed: 'awaitingVerdict' });
+    expect(events.at(-1)).toMatchObject({ type: 'worker.exited', exit: { exitCode: null, signal: 'SIGKILL' } });
+  });
+
+  it('should restart after the backoff the supervisor chose', async () => {
+    const { runtime, actor, events } = await readyWorker();
+    runtime.exit('worker-0', 1);
+    await settle();
+    actor.send({ type: 'worker.restart', delayMs: 400 });
+    runtime.clock.increment(399);
+    await settle();
+    expect(state(actor)).toBe('restarting');
+    expect(runtime.starts).toHaveLength(1);
+    runtime.clock.increment(1);
+    await settle();
+    expect(state(actor)).toBe('idle');
+    expect(events.at(-1)).toEqual({ type: 'worker.ready', workerId: 'worker-0', pid: 1002, generation: 2 });
+  });
+
+  it('should turn a failed start into a start-failed kill carrying the error', async () => {
+    const runtime = new FakeRuntime();
+    runtime.failStarts.set('worker-0', 1);
+    const { actor, events } = startLoneWorker(runtime);
+    await settle();
+    expect(events[0]).toMatchObject({
+      type: 'worker.killed',
+      taskId: undefined,
+      termination: { reason: 'start-failed', error: { name: 'SyntaxError', code: 'ERR_LOAD' } },
+    });
+    expect(actor.getSnapshot().value).toEqual({ killed: 'awaitingVerdict' });
+  });
+
+  it('should kill on cancel of the running task and stop when told', async () => {
+    const { runtime, actor, events } = await readyWorker();
+    actor.send({ type: 'task.run', task: task('t1') });
+    actor.send({ type: 'task.cancel', taskId: 't1' });
+    expect(events.at(-1)).toMatchObject({ type: 'worker.killed', termination: { reason: 'cancelled' } });
+    await settle();
+    expect(runtime.terminations.at(-1)).toEqual({ workerId: 'worker-0', immediate: false });
+    actor.send({ type: 'worker.stop' });
+    expect(actor.getSnapshot().status).toBe('done');
+  });
+
+  it('should finish a start before stopping, so no OS worker is left behind', async () => {
+    const runtime = new FakeRuntime();
+    runtime.autoStart = false;
+    const { actor } = startLoneWorker(runtime);
+    await settle();
+    actor.send({ type: 'worker.stop' });
+    expect(state(actor)).toBe('restarting');
+    runtime.completeStart('worker-0');
+    await settle();
+    expect(actor.getSnapshot().status).toBe('done');
+    expect(runtime.terminations).toEqual([{ workerId: 'worker-0', immediate: false }]);
+  });
+
+  it('should replace an idle worker that leaked past its limit', async () => {
+    const { runtime, actor, events } = await readyWorker();
+    runtime.sample('worker-0', 300 * MiB);
+    expect(state(actor)).toBe('killed');
+    expect(events.at(-1)).toMatchObject({ type: 'worker.killed', taskId: undefined, termination: { reason: 'memory' } });
+  });
+});
