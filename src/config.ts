@@ -1,0 +1,141 @@
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import type { InspectionEvent, Observer } from 'xstate';
+import { ConfigError, type ConfigIssue } from './errors.js';
+
+/** The largest delay `setTimeout` honours; beyond it Node fires at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+const int = (min: number, what: string, max = MAX_TIMER_MS) =>
+  z
+    .number({ error: `expected ${what}` })
+    .int({ error: `expected ${what}` })
+    .min(min, { error: `expected ${what}` })
+    .max(max, { error: `expected ${what}` });
+
+const positiveMb = z.number({ error: 'expected a number > 0' }).positive({ error: 'expected a number > 0' }).finite({ error: 'expected a number > 0' });
+
+const restartSchema = z
+  .strictObject({
+    backoffMs: int(0, 'an integer >= 0 (ms)').default(100),
+    maxBackoffMs: int(0, 'an integer >= 0 (ms)').default(30_000),
+    maxRestarts: int(0, 'an integer >= 0', 1_000_000).default(5),
+    windowMs: int(1, 'an integer > 0 (ms)').default(30_000),
+  })
+  .refine((r) => r.maxBackoffMs >= r.backoffMs, { error: 'expected maxBackoffMs >= backoffMs', path: ['maxBackoffMs'] });
+
+const DEVICE = /^cpu$/;
+
+export const poolOptionsSchema = z.strictObject({
+  /** The module whose named async exports are the tasks. */
+  task: z.union([z.instanceof(URL), z.string().min(1)], { error: 'expected a URL or a module path' }),
+  maxWorkers: int(1, 'an integer from 1 to 1024', 1024).optional(),
+  taskTimeoutMs: int(1, `an integer from 1 to ${MAX_TIMER_MS} (ms)`).default(300_000),
+  memoryLimitMb: positiveMb.default(2048),
+  devices: z
+    .array(z.string().regex(DEVICE, { error: "expected 'cpu' (the only device this version drives)" }), {
+      error: "expected an array of devices such as ['cpu']",
+    })
+    .min(1, { error: 'expected at least one device' })
+    .default(['cpu']),
+  maxQueue: int(0, 'an integer >= 0', Number.MAX_SAFE_INTEGER).default(10_000),
+  memoryPollMs: int(5, 'an integer from 5 to 60000 (ms)', 60_000).default(100),
+  softMemoryRatio: z
+    .number({ error: 'expected a number > 0 and <= 1' })
+    .gt(0, { error: 'expected a number > 0 and <= 1' })
+    .max(1, { error: 'expected a number > 0 and <= 1' })
+    .default(0.8),
+  killGraceMs: int(0, 'an integer >= 0 (ms)').default(1000),
+  startTimeoutMs: int(1, 'an integer > 0 (ms)').default(30_000),
+  restart: restartSchema.default({ backoffMs: 100, maxBackoffMs: 30_000, maxRestarts: 5, windowMs: 30_000 }),
+  /** An XState inspection observer, passed to `createActor` (see docs/architecture.md). */
+  inspect: z
+    .custom<Observer<InspectionEvent> | ((event: InspectionEvent) => void)>(
+      (value) => typeof value === 'function' || (typeof value === 'object' && value !== null),
+      { error: 'expected a function or an observer object' },
+    )
+    .optional(),
+  /** Node flags for worker processes (e.g. `--max-old-space-size=4096`). */
+  execArgv: z.array(z.string({ error: 'expected strings' }), { error: 'expected an array of strings' }).default([]),
+  /** Extra environment variables for worker processes. */
+  env: z.record(z.string(), z.string({ error: 'expected string values' }), { error: 'expected an object of strings' }).default({}),
+});
+
+export type PoolOptions = z.input<typeof poolOptionsSchema>;
+export type ResolvedPoolOptions = z.output<typeof poolOptionsSchema> & { maxWorkers: number };
+
+const RETRYABLE = ['crash', 'memory', 'timeout'] as const;
+
+export const runOptionsSchema = z.strictObject({
+  timeoutMs: int(1, `an integer from 1 to ${MAX_TIMER_MS} (ms)`).optional(),
+  memoryLimitMb: positiveMb.optional(),
+  priority: int(-1_000_000, 'an integer from -1000000 to 1000000', 1_000_000).optional(),
+  signal: z.instanceof(AbortSignal, { error: 'expected an AbortSignal' }).optional(),
+  retries: int(0, 'an integer from 0 to 100', 100).optional(),
+  retryOn: z
+    .array(z.enum(RETRYABLE, { error: `expected one of ${RETRYABLE.join(', ')}` }), { error: 'expected an array' })
+    .optional(),
+});
+
+export type RunOptions = z.input<typeof runOptionsSchema>;
+
+export const acquireOptionsSchema = runOptionsSchema.pick({ priority: true, signal: true });
+export type AcquireOptions = z.input<typeof acquireOptionsSchema>;
+
+export const closeOptionsSchema = z.strictObject({
+  drainTimeoutMs: int(0, 'an integer >= 0 (ms)').default(30_000),
+});
+export type CloseOptions = z.input<typeof closeOptionsSchema>;
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let value = input;
+  for (const key of path) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (value instanceof URL) return value.href;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+function toIssues(error: z.ZodError, input: unknown, prefix: string): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const issue of error.issues) {
+    const base = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const field = base ? `${base}.${key}` : key;
+        issues.push({ field, message: 'unknown option (not ignored: check the spelling)', received: valueAt(input, [...issue.path, key]) });
+      }
+      continue;
+    }
+    const received = valueAt(input, issue.path);
+    const got = received === undefined && issue.path.length > 0 ? 'nothing' : describe(received);
+    issues.push({ field: base || prefix || '(options)', message: `${issue.message}, got ${got}`, received });
+  }
+  return issues;
+}
+
+/** Parses against a schema or throws a {@link ConfigError} naming every bad field. */
+export function parseOptions<T extends z.ZodType>(schema: T, input: unknown, prefix = ''): z.output<T> {
+  const result = schema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  throw new ConfigError(toIssues(result.error, input ?? {}, prefix));
+}
+
+export function resolvePoolOptions(input: PoolOptions): ResolvedPoolOptions {
+  if (typeof input !== 'object' || input === null) {
+    throw new ConfigError([{ field: '(options)', message: `expected an options object, got ${describe(input)}`, received: input }]);
+  }
+  const parsed = parseOptions(poolOptionsSchema, input);
+  return { ...parsed, maxWorkers: parsed.maxWorkers ?? availableParallelism() };
+}

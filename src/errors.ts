@@ -1,0 +1,195 @@
+import type { MemorySample, SerializedError } from '../machines/taskTypes.js';
+
+/**
+ * Every error poolvisor gives a caller: a stable `code` to branch on and the evidence
+ * of what happened as plain fields. `docs/errors.md` lists them all.
+ */
+export class PoolError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PoolError';
+    this.code = code;
+  }
+}
+
+/** Where a task ran: every failure of a started task says which worker it was. */
+export interface WorkerEvidence {
+  readonly taskId: string;
+  readonly workerId: string;
+  readonly pid: number | undefined;
+  readonly device: string;
+}
+
+/** The task ran past its deadline; the worker was killed and replaced. */
+export class WorkerTimeoutError extends PoolError {
+  readonly taskId: string;
+  readonly workerId: string;
+  readonly pid: number | undefined;
+  readonly device: string;
+  readonly elapsedMs: number;
+  readonly timeoutMs: number;
+
+  constructor(evidence: WorkerEvidence & { elapsedMs: number; timeoutMs: number }) {
+    super(
+      'ERR_WORKER_TIMEOUT',
+      `task ${evidence.taskId} ran past its ${evidence.timeoutMs} ms deadline on ${evidence.workerId} (pid ${String(evidence.pid)}); the worker was killed`,
+    );
+    this.name = 'WorkerTimeoutError';
+    ({ taskId: this.taskId, workerId: this.workerId, pid: this.pid, device: this.device } = evidence);
+    this.elapsedMs = evidence.elapsedMs;
+    this.timeoutMs = evidence.timeoutMs;
+  }
+}
+
+/** The worker's memory went over the task's limit; the worker was killed and replaced. */
+export class WorkerMemoryError extends PoolError {
+  readonly taskId: string;
+  readonly workerId: string;
+  readonly pid: number | undefined;
+  readonly device: string;
+  /** What was measured: `rss` is the resident memory of the worker's whole process tree. */
+  readonly resource: 'rss';
+  readonly rssBytes: number;
+  readonly limitBytes: number;
+  /** The most recent samples before the kill, oldest first. */
+  readonly samples: readonly MemorySample[];
+
+  constructor(evidence: WorkerEvidence & { resource: 'rss'; rssBytes: number; limitBytes: number; samples: readonly MemorySample[] }) {
+    const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
+    super(
+      'ERR_WORKER_MEMORY',
+      `task ${evidence.taskId} used ${mib(evidence.rssBytes)} ${evidence.resource.toUpperCase()} on ${evidence.workerId} (pid ${String(evidence.pid)}), over its ${mib(evidence.limitBytes)} limit; the worker was killed`,
+    );
+    this.name = 'WorkerMemoryError';
+    ({ taskId: this.taskId, workerId: this.workerId, pid: this.pid, device: this.device } = evidence);
+    this.resource = evidence.resource;
+    this.rssBytes = evidence.rssBytes;
+    this.limitBytes = evidence.limitBytes;
+    this.samples = evidence.samples;
+  }
+}
+
+/** The worker process died by itself while running the task. */
+export class WorkerCrashedError extends PoolError {
+  readonly taskId: string;
+  readonly workerId: string;
+  readonly pid: number | undefined;
+  readonly device: string;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  /** The last few KiB the worker wrote to stderr: often the real reason. */
+  readonly stderrTail: string | undefined;
+
+  constructor(evidence: WorkerEvidence & { exitCode: number | null; signal: string | null; stderrTail?: string | undefined; error?: SerializedError | undefined }) {
+    const how = evidence.error
+      ? `its supervision failed (${evidence.error.name}: ${evidence.error.message})`
+      : `it exited with code ${String(evidence.exitCode)}, signal ${String(evidence.signal)}`;
+    super('ERR_WORKER_CRASHED', `worker ${evidence.workerId} (pid ${String(evidence.pid)}) died running task ${evidence.taskId}: ${how}`, {
+      cause: evidence.error,
+    });
+    this.name = 'WorkerCrashedError';
+    ({ taskId: this.taskId, workerId: this.workerId, pid: this.pid, device: this.device } = evidence);
+    this.exitCode = evidence.exitCode;
+    this.signal = evidence.signal;
+    this.stderrTail = evidence.stderrTail;
+  }
+}
+
+/** The task threw (or rejected). `cause` holds its name, message and stack from the worker. */
+export class TaskError extends PoolError {
+  readonly taskId: string;
+  readonly workerId: string;
+  readonly pid: number | undefined;
+  readonly device: string;
+
+  constructor(evidence: WorkerEvidence & { error: SerializedError }) {
+    super('ERR_TASK_FAILED', `task ${evidence.taskId} threw ${evidence.error.name}: ${evidence.error.message}`, { cause: evidence.error });
+    this.name = 'TaskError';
+    ({ taskId: this.taskId, workerId: this.workerId, pid: this.pid, device: this.device } = evidence);
+  }
+}
+
+/** The caller's AbortSignal fired, while the task was queued or running (the worker was then killed). */
+export class TaskCancelledError extends PoolError {
+  readonly taskId: string;
+  readonly stage: 'queued' | 'running';
+  readonly workerId: string | undefined;
+
+  constructor(evidence: { taskId: string; stage: 'queued' | 'running'; workerId?: string | undefined; reason?: unknown }) {
+    super('ERR_TASK_CANCELLED', `task ${evidence.taskId} was cancelled while ${evidence.stage}`, { cause: evidence.reason });
+    this.name = 'TaskCancelledError';
+    this.taskId = evidence.taskId;
+    this.stage = evidence.stage;
+    this.workerId = evidence.workerId;
+  }
+}
+
+/** `maxQueue` tasks were already waiting. */
+export class QueueFullError extends PoolError {
+  readonly queued: number;
+  readonly maxQueue: number;
+
+  constructor(evidence: { queued: number; maxQueue: number }) {
+    super('ERR_QUEUE_FULL', `the queue is full (${evidence.queued} of maxQueue ${evidence.maxQueue} waiting); try again later`);
+    this.name = 'QueueFullError';
+    this.queued = evidence.queued;
+    this.maxQueue = evidence.maxQueue;
+  }
+}
+
+/** The pool is closing or closed; it takes no new tasks, and queued ones left at the drain deadline end here. */
+export class PoolClosedError extends PoolError {
+  constructor() {
+    super('ERR_POOL_CLOSED', 'the pool is closed');
+    this.name = 'PoolClosedError';
+  }
+}
+
+/**
+ * A worker failed more often than the restart-intensity limit allows (a task module
+ * that cannot load, a host that kills every worker). The pool stopped restarting and
+ * fails fast; `cause` is the last failure.
+ */
+export class PoolDegradedError extends PoolError {
+  readonly reason: string;
+
+  constructor(evidence: { reason: string; lastError?: SerializedError | undefined }) {
+    const last = evidence.lastError ? `; last error: ${evidence.lastError.message}` : '';
+    super('ERR_POOL_DEGRADED', `the pool is degraded: ${evidence.reason}${last}`, { cause: evidence.lastError });
+    this.name = 'PoolDegradedError';
+    this.reason = evidence.reason;
+  }
+}
+
+/** The leased worker was killed or replaced; whatever state the lease built up in it is gone. */
+export class LeaseLostError extends PoolError {
+  readonly leaseId: string;
+  readonly workerId: string;
+
+  constructor(evidence: { leaseId: string; workerId: string }) {
+    super('ERR_LEASE_LOST', `lease ${evidence.leaseId} lost its worker ${evidence.workerId || '(none)'}`);
+    this.name = 'LeaseLostError';
+    this.leaseId = evidence.leaseId;
+    this.workerId = evidence.workerId;
+  }
+}
+
+export interface ConfigIssue {
+  /** Dotted path of the option, e.g. `restart.maxRestarts`. */
+  readonly field: string;
+  readonly message: string;
+  readonly received: unknown;
+}
+
+/** An option or a run argument is invalid; `issues` names each field, what it got and what is allowed. */
+export class ConfigError extends PoolError {
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(issues: readonly ConfigIssue[]) {
+    super('ERR_CONFIG', issues.map((issue) => `${issue.field}: ${issue.message}`).join('; '));
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * poolvisor: a worker pool that kills runaway tasks. The public API is this list;
+ * the state machines are at `poolvisor/machines`.
+ */
+export { createPool, Pool, Lease } from './pool.js';
+export type { PoolAuditEvent, PoolStatus, WorkerStatus } from './pool.js';
+export {
+  PoolError,
+  WorkerTimeoutError,
+  WorkerMemoryError,
+  WorkerCrashedError,
+  TaskError,
+  TaskCancelledError,
+  QueueFullError,
+  PoolClosedError,
+  PoolDegradedError,
+  LeaseLostError,
+  ConfigError,
+} from './errors.js';
+export type { ConfigIssue, WorkerEvidence } from './errors.js';
+export type { PoolOptions, RunOptions, AcquireOptions, CloseOptions } from './config.js';
+export type { TaskContext } from './runtime/protocol.js';
+export type { MemorySample, SerializedError, TaskFailure, TaskFailureCode } from '../machines/taskTypes.js';
+export type { DegradedInfo } from '../machines/poolLedger.js';

@@ -1,0 +1,469 @@
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve as resolvePath } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createActor, type Actor } from 'xstate';
+import type { DegradedInfo, LedgerCounts } from '../machines/poolLedger.js';
+import type { PoolEvent, TaskRequest } from '../machines/poolEvents.js';
+import { supervisorMachine } from '../machines/supervisorMachine.js';
+import type { TaskFailure } from '../machines/taskTypes.js';
+import { workerMachine, workerStateName, type WorkerContext, type WorkerStateName } from '../machines/workerMachine.js';
+import {
+  acquireOptionsSchema,
+  closeOptionsSchema,
+  parseOptions,
+  resolvePoolOptions,
+  runOptionsSchema,
+  type AcquireOptions,
+  type CloseOptions,
+  type PoolOptions,
+  type ResolvedPoolOptions,
+  type RunOptions,
+} from './config.js';
+import {
+  ConfigError,
+  LeaseLostError,
+  PoolClosedError,
+  PoolDegradedError,
+  PoolError,
+  QueueFullError,
+  TaskCancelledError,
+  TaskError,
+  WorkerCrashedError,
+  WorkerMemoryError,
+  WorkerTimeoutError,
+} from './errors.js';
+import { createProcessRuntime } from './runtime/processRuntime.js';
+
+const MiB = 1024 * 1024;
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/**
+ * One entry of the audit trail: every decision the pool takes, with `at` (ms since
+ * the epoch). Results are not repeated here; they go to the caller's promise.
+ */
+export type PoolAuditEvent = DistributiveOmit<PoolEvent, 'value'> & { readonly at: number };
+
+export interface WorkerStatus {
+  readonly id: string;
+  readonly state: WorkerStateName;
+  readonly pid: number | undefined;
+  readonly device: string;
+  /** Last sampled resident memory of the worker's process tree. */
+  readonly rssBytes: number;
+  readonly taskId: string | undefined;
+  readonly leaseId: string | undefined;
+  /** How many times this slot's worker has been replaced. */
+  readonly restarts: number;
+  /** How many OS workers this slot has run, the current one included. */
+  readonly generation: number;
+}
+
+export interface PoolStatus {
+  readonly state: 'running' | 'draining' | 'degraded' | 'stopping' | 'closed';
+  /** Set once the restart-intensity limit was passed: why, and the last error. */
+  readonly degraded: DegradedInfo | undefined;
+  readonly queued: number;
+  readonly running: number;
+  readonly workers: readonly WorkerStatus[];
+  readonly counts: Readonly<LedgerCounts>;
+}
+
+interface PendingTask {
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: Error) => void;
+  readonly signal: AbortSignal | undefined;
+  readonly onAbort: (() => void) | undefined;
+}
+
+interface PendingLease {
+  readonly resolve: (lease: Lease) => void;
+  readonly reject: (error: Error) => void;
+  readonly signal: AbortSignal | undefined;
+  readonly onAbort: (() => void) | undefined;
+}
+
+type SupervisorActor = Actor<typeof supervisorMachine>;
+
+function resolveTaskModule(task: URL | string): string {
+  let url: URL;
+  if (task instanceof URL) url = task;
+  else if (task.startsWith('file:')) url = new URL(task);
+  else if (isAbsolute(task) || task.startsWith('.')) url = pathToFileURL(resolvePath(task));
+  else {
+    throw new ConfigError([
+      { field: 'task', message: `expected a file URL or a path such as new URL('./tasks.js', import.meta.url), got ${JSON.stringify(task)}`, received: task },
+    ]);
+  }
+  if (url.protocol === 'file:' && !existsSync(fileURLToPath(url))) {
+    throw new ConfigError([{ field: 'task', message: `expected an existing module file, got ${url.href} (no such file)`, received: task }]);
+  }
+  return url.href;
+}
+
+/**
+ * A pool of supervised worker processes. Create one with {@link createPool}.
+ *
+ * @example
+ * ```ts
+ * const pool = await createPool({ task: new URL('./tasks.js', import.meta.url), maxWorkers: 4 });
+ * try {
+ *   const posterior = await pool.run('inferMechanism', link, { timeoutMs: 60_000 });
+ * } catch (error) {
+ *   if (error instanceof WorkerTimeoutError) console.log(error.workerId, error.elapsedMs);
+ * }
+ * await pool.close();
+ * ```
+ */
+export class Pool {
+  /** The supervisor actor: inspect it, or read its snapshot. */
+  readonly actor: SupervisorActor;
+  readonly options: Readonly<ResolvedPoolOptions>;
+  readonly #pending = new Map<string, PendingTask>();
+  readonly #leaseWaiters = new Map<string, PendingLease>();
+  readonly #listeners = new Set<(event: PoolAuditEvent) => void>();
+  #nextId = 0;
+  #closing: Promise<void> | undefined;
+  #fatal: unknown;
+
+  /** @internal use {@link createPool} */
+  constructor(actor: SupervisorActor, options: ResolvedPoolOptions) {
+    this.actor = actor;
+    this.options = options;
+    actor.on('*', (event) => this.#onEvent(event as PoolEvent));
+    actor.subscribe({
+      error: (error) => {
+        // The machines handle every child error; reaching this is a bug, and still must not hang a caller.
+        this.#fatal = error;
+        const failure = new PoolError('ERR_POOL_INTERNAL', `the pool's supervisor failed: ${String(error)}`, { cause: error });
+        for (const [id, pending] of this.#pending) this.#settle(id, pending, undefined, failure);
+        for (const waiter of this.#leaseWaiters.values()) waiter.reject(failure);
+        this.#leaseWaiters.clear();
+      },
+    });
+  }
+
+  /**
+   * Runs the task module's export `name` with `payload` on a worker, and resolves
+   * with what it returns. Rejects with a typed {@link PoolError}: the task threw
+   * ({@link TaskError}), ran past its deadline ({@link WorkerTimeoutError}), went
+   * over its memory limit ({@link WorkerMemoryError}), its worker died
+   * ({@link WorkerCrashedError}), it was cancelled, or the pool refused it.
+   */
+  run<T = unknown>(name: string, payload?: unknown, options?: RunOptions): Promise<T> {
+    return this.#submit(name, payload, options, undefined) as Promise<T>;
+  }
+
+  /**
+   * Reserves one worker for a series of runs (state kept in the worker between them).
+   * The worker is still deadline- and memory-supervised; if it is killed, the lease is
+   * lost and its further runs fail with {@link LeaseLostError}.
+   *
+   * @example
+   * ```ts
+   * await using lease = await pool.acquire();
+   * await lease.run('loadModel', path);
+   * await lease.run('score', batch);
+   * ```
+   */
+  acquire(options?: AcquireOptions): Promise<Lease> {
+    let opts: ReturnType<typeof acquireOptionsSchema.parse>;
+    try {
+      opts = parseOptions(acquireOptionsSchema, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const refusal = this.#refusal();
+    if (refusal) return Promise.reject(refusal);
+    const leaseId = `lease-${++this.#nextId}`;
+    const signal = opts.signal;
+    if (signal?.aborted) return Promise.reject(new TaskCancelledError({ taskId: leaseId, stage: 'queued', reason: signal.reason }));
+    return new Promise<Lease>((resolve, reject) => {
+      const onAbort = signal
+        ? () => {
+            this.#leaseWaiters.delete(leaseId);
+            this.actor.send({ type: 'lease.release', leaseId });
+            reject(new TaskCancelledError({ taskId: leaseId, stage: 'queued', reason: signal.reason }));
+          }
+        : undefined;
+      if (signal && onAbort) signal.addEventListener('abort', onAbort, { once: true });
+      this.#leaseWaiters.set(leaseId, { resolve, reject, signal, onAbort });
+      this.actor.send({ type: 'lease.acquire', leaseId, priority: opts.priority ?? 0 });
+    });
+  }
+
+  /** A consistent picture of the pool now: every worker's state, pid, memory and task. */
+  status(): PoolStatus {
+    const snapshot = this.actor.getSnapshot();
+    const ledger = snapshot.context.ledger;
+    const workers = ledger.slots.map((slot): WorkerStatus => {
+      const child = snapshot.children[slot.actorId as keyof typeof snapshot.children] as
+        | { getSnapshot(): { value: unknown; context: WorkerContext } }
+        | undefined;
+      const worker = child?.getSnapshot();
+      return {
+        id: slot.workerId,
+        state: worker ? workerStateName(worker.value) : 'stopped',
+        pid: slot.stopped ? undefined : slot.pid,
+        device: slot.device,
+        rssBytes: worker?.context.rssBytes ?? 0,
+        taskId: slot.taskId,
+        leaseId: slot.leaseId,
+        restarts: slot.restarts,
+        generation: slot.generation,
+      };
+    });
+    const value = snapshot.status === 'done' ? 'closed' : (snapshot.value as PoolStatus['state']);
+    return {
+      state: value,
+      degraded: ledger.degraded,
+      queued: ledger.queue.size,
+      running: ledger.running.size,
+      workers,
+      counts: { ...ledger.counts },
+    };
+  }
+
+  /**
+   * Subscribes to the audit trail: `task.submitted/started/succeeded/failed/retrying`,
+   * `worker.spawned/killed/exited/restart-scheduled/restarted/stopped`,
+   * `memory.warning`, `lease.*`, `pool.degraded/draining/closed`. Returns the unsubscribe.
+   */
+  on(type: 'event', listener: (event: PoolAuditEvent) => void): () => void {
+    if (type !== 'event') throw new ConfigError([{ field: 'type', message: `expected 'event', got ${JSON.stringify(type)}`, received: type }]);
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Stops taking tasks, lets queued and running ones finish for up to
+   * `drainTimeoutMs` (default 30 s), fails what is left with {@link PoolClosedError},
+   * and resolves once every worker process has exited.
+   */
+  close(options?: CloseOptions): Promise<void> {
+    if (this.#closing) return this.#closing;
+    const { drainTimeoutMs } = parseOptions(closeOptionsSchema, options);
+    this.#closing = new Promise<void>((resolve) => {
+      const snapshot = this.actor.getSnapshot();
+      if (snapshot.status !== 'active') return resolve();
+      const subscription = this.actor.subscribe({
+        next: (next) => {
+          if (next.status === 'done') {
+            subscription.unsubscribe();
+            resolve();
+          }
+        },
+        error: () => resolve(),
+      });
+      this.actor.send({ type: 'pool.close', drainTimeoutMs });
+    });
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** @internal */
+  submitToLease(leaseId: string, name: string, payload: unknown, options: RunOptions | undefined): Promise<unknown> {
+    return this.#submit(name, payload, options, leaseId);
+  }
+
+  /** @internal */
+  releaseLease(leaseId: string): void {
+    if (this.actor.getSnapshot().status === 'active') this.actor.send({ type: 'lease.release', leaseId });
+  }
+
+  #refusal(): Error | undefined {
+    if (this.#fatal !== undefined) return new PoolError('ERR_POOL_INTERNAL', `the pool's supervisor failed: ${String(this.#fatal)}`, { cause: this.#fatal });
+    if (this.#closing || this.actor.getSnapshot().status !== 'active') return new PoolClosedError();
+    return undefined;
+  }
+
+  #submit(name: string, payload: unknown, options: RunOptions | undefined, leaseId: string | undefined): Promise<unknown> {
+    if (typeof name !== 'string' || name.length === 0) {
+      return Promise.reject(new ConfigError([{ field: 'name', message: `expected the name of an exported task, got ${JSON.stringify(name)}`, received: name }]));
+    }
+    let opts: RunOptions | undefined;
+    if (options !== undefined) {
+      try {
+        opts = parseOptions(runOptionsSchema, options);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    const refusal = this.#refusal();
+    if (refusal) return Promise.reject(refusal);
+    const id = String(++this.#nextId);
+    const signal = opts?.signal;
+    if (signal?.aborted) return Promise.reject(new TaskCancelledError({ taskId: id, stage: 'queued', reason: signal.reason }));
+    const task: TaskRequest = {
+      id,
+      name,
+      payload,
+      priority: opts?.priority ?? 0,
+      timeoutMs: opts?.timeoutMs,
+      memoryLimitBytes: opts?.memoryLimitMb === undefined ? undefined : Math.round(opts.memoryLimitMb * MiB),
+      retries: opts?.retries ?? 0,
+      retryOn: opts?.retryOn ?? ['crash', 'memory'],
+      leaseId,
+    };
+    return new Promise((resolve, reject) => {
+      const onAbort = signal ? () => this.actor.send({ type: 'task.cancel', taskId: id }) : undefined;
+      if (signal && onAbort) signal.addEventListener('abort', onAbort, { once: true });
+      this.#pending.set(id, { resolve, reject, signal, onAbort });
+      this.actor.send({ type: 'task.submit', task });
+    });
+  }
+
+  #settle(id: string, pending: PendingTask, value: unknown, error: Error | undefined): void {
+    this.#pending.delete(id);
+    if (pending.signal && pending.onAbort) pending.signal.removeEventListener('abort', pending.onAbort);
+    if (error) pending.reject(error);
+    else pending.resolve(value);
+  }
+
+  #onEvent(event: PoolEvent): void {
+    switch (event.type) {
+      case 'task.succeeded': {
+        const pending = this.#pending.get(event.taskId);
+        if (pending) this.#settle(event.taskId, pending, event.value, undefined);
+        break;
+      }
+      case 'task.failed': {
+        const pending = this.#pending.get(event.taskId);
+        if (pending) this.#settle(event.taskId, pending, undefined, failureToError(event.taskId, event.failure, pending.signal));
+        break;
+      }
+      case 'lease.granted': {
+        const waiter = this.#leaseWaiters.get(event.leaseId);
+        if (!waiter) break;
+        this.#leaseWaiters.delete(event.leaseId);
+        if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
+        waiter.resolve(new Lease(this, event.leaseId, event.workerId));
+        break;
+      }
+      case 'lease.failed': {
+        const waiter = this.#leaseWaiters.get(event.leaseId);
+        if (!waiter) break;
+        this.#leaseWaiters.delete(event.leaseId);
+        if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
+        waiter.reject(failureToError(event.leaseId, event.failure, undefined));
+        break;
+      }
+    }
+    if (this.#listeners.size > 0) {
+      const audit = { ...event, at: Date.now() } as PoolAuditEvent & { value?: unknown };
+      delete audit.value;
+      for (const listener of this.#listeners) listener(audit);
+    }
+  }
+}
+
+/** A worker reserved by {@link Pool.acquire}; release it (or `await using` it) when done. */
+export class Lease {
+  #released = false;
+
+  /** @internal */
+  constructor(
+    private readonly pool: Pool,
+    readonly leaseId: string,
+    readonly workerId: string,
+  ) {}
+
+  /** Runs a task on this lease's worker; runs of one lease go one at a time, in order. */
+  run<T = unknown>(name: string, payload?: unknown, options?: RunOptions): Promise<T> {
+    if (this.#released) return Promise.reject(new LeaseLostError({ leaseId: this.leaseId, workerId: this.workerId }));
+    return this.pool.submitToLease(this.leaseId, name, payload, options) as Promise<T>;
+  }
+
+  /** Gives the worker back to the pool. Runs still waiting on the lease are cancelled. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.pool.releaseLease(this.leaseId);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.release();
+  }
+}
+
+function failureToError(taskId: string, failure: TaskFailure, signal: AbortSignal | undefined): Error {
+  switch (failure.code) {
+    case 'TIMEOUT':
+      return new WorkerTimeoutError({ taskId, ...failure });
+    case 'MEMORY':
+      return new WorkerMemoryError({ taskId, ...failure });
+    case 'CRASHED':
+      return new WorkerCrashedError({ taskId, ...failure });
+    case 'TASK_ERROR':
+      return new TaskError({ taskId, ...failure });
+    case 'CANCELLED':
+      return new TaskCancelledError({ taskId, stage: failure.stage, workerId: failure.workerId, reason: signal?.reason });
+    case 'QUEUE_FULL':
+      return new QueueFullError(failure);
+    case 'CLOSED':
+      return new PoolClosedError();
+    case 'DEGRADED':
+      return new PoolDegradedError(failure);
+    case 'LEASE_LOST':
+      return new LeaseLostError(failure);
+  }
+}
+
+/**
+ * Starts a pool: validates the options (a bad one throws {@link ConfigError} naming
+ * the field, the value and what is allowed, and starts nothing), forks the workers,
+ * and resolves once every worker is ready — or once the pool is degraded because
+ * they cannot start (see `pool.status().degraded`).
+ *
+ * @example
+ * ```ts
+ * const pool = await createPool({
+ *   task: new URL('./tasks.js', import.meta.url),
+ *   maxWorkers: 4, taskTimeoutMs: 300_000, memoryLimitMb: 2048,
+ * });
+ * ```
+ */
+export async function createPool(options: PoolOptions): Promise<Pool> {
+  const config = resolvePoolOptions(options);
+  const taskModule = resolveTaskModule(config.task);
+  const runtime = createProcessRuntime({ taskModule, execArgv: config.execArgv, env: config.env });
+  const machine = supervisorMachine.provide({ actors: { worker: workerMachine.provide({ actors: runtime }) } });
+  const devices = Array.from({ length: config.maxWorkers }, (_, i) => config.devices[i % config.devices.length] as string);
+  const actor = createActor(machine, {
+    input: {
+      devices,
+      worker: {
+        memoryLimitBytes: Math.round(config.memoryLimitMb * MiB),
+        softMemoryRatio: config.softMemoryRatio,
+        memoryPollMs: config.memoryPollMs,
+        // Above the soft threshold a task is sampled four times as often (at least every 5 ms).
+        fastMemoryPollMs: Math.max(5, Math.round(config.memoryPollMs / 4)),
+        killGraceMs: config.killGraceMs,
+        startTimeoutMs: config.startTimeoutMs,
+      },
+      maxQueue: config.maxQueue,
+      taskTimeoutMs: config.taskTimeoutMs,
+      restart: { ...config.restart, jitterRatio: 0.2 },
+      now: Date.now,
+      random: Math.random,
+    },
+    ...(config.inspect ? { inspect: config.inspect } : {}),
+  });
+  const pool = new Pool(actor, config);
+  const ready = new Promise<void>((resolve) => {
+    const started = new Set<string>();
+    const unsubscribe = pool.on('event', (event) => {
+      if (event.type === 'worker.spawned') started.add(event.workerId);
+      if (started.size === devices.length || event.type === 'pool.degraded' || event.type === 'pool.closed') {
+        unsubscribe();
+        resolve();
+      }
+    });
+  });
+  actor.start();
+  await ready;
+  return pool;
+}

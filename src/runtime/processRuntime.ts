@@ -1,0 +1,105 @@
+import { fromCallback, fromPromise } from 'xstate';
+import type {
+  MemoryPollerCommand,
+  MemoryPollerEvent,
+  MemoryPollerInput,
+  StartedWorker,
+  StartWorkerInput,
+  TerminateWorkerInput,
+  WorkerConnectionCommand,
+  WorkerConnectionEvent,
+  WorkerConnectionInput,
+  WorkerExit,
+} from '../../machines/workerActors.js';
+import { ProcessWorker } from './processWorker.js';
+import { sampleWorkerMemory, type ProcessTreeSampler } from './processTreeMemory.js';
+
+export interface ProcessRuntimeOptions {
+  /** The task module, as a URL string `import()` accepts. */
+  readonly taskModule: string;
+  readonly execArgv: readonly string[];
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Replaceable for tests; defaults to /proc on Linux, pidusage elsewhere. */
+  readonly sampleMemory?: ProcessTreeSampler | undefined;
+  readonly now?: (() => number) | undefined;
+}
+
+const asProcess = (worker: StartedWorker): ProcessWorker => worker.handle as ProcessWorker;
+
+/**
+ * The process backend: the worker machine's named actors, implemented with forked
+ * child processes. Supplied to the machine with `workerMachine.provide({ actors })`.
+ */
+export function createProcessRuntime(options: ProcessRuntimeOptions) {
+  const sample = options.sampleMemory ?? sampleWorkerMemory;
+  const now = options.now ?? Date.now;
+
+  return {
+    startWorker: fromPromise<StartedWorker, StartWorkerInput>(async ({ input, signal }) => {
+      const worker = await ProcessWorker.start({
+        workerId: input.workerId,
+        device: input.device,
+        taskModule: options.taskModule,
+        startTimeoutMs: input.startTimeoutMs,
+        execArgv: options.execArgv,
+        env: options.env,
+        signal,
+      });
+      return { pid: worker.pid, handle: worker };
+    }),
+
+    workerConnection: fromCallback<WorkerConnectionCommand, WorkerConnectionInput, WorkerConnectionEvent>(
+      ({ input, sendBack, receive }) => {
+        const worker = asProcess(input.worker);
+        worker.listen({
+          result: (message) =>
+            sendBack({
+              type: 'process.result',
+              taskId: message.id,
+              outcome: message.ok ? { ok: true, value: message.value } : { ok: false, error: message.error },
+            }),
+          exit: (exit, stderrTail) => sendBack({ type: 'process.exited', exitCode: exit.exitCode, signal: exit.signal, stderrTail }),
+        });
+        receive((command) => worker.run(command.task));
+        return () => worker.listen(undefined);
+      },
+    ),
+
+    memoryPoller: fromCallback<MemoryPollerCommand, MemoryPollerInput, MemoryPollerEvent>(({ input, sendBack, receive }) => {
+      const pid = input.worker.pid;
+      if (pid === undefined) return () => {};
+      // A sendBack can make the machine leave the state, which runs the cleanup below
+      // synchronously, inside `tick`: the flag keeps a stopped poller from re-arming.
+      let stopped = false;
+      let inFlight = false;
+      const deliver = (rssBytes: number | undefined) => {
+        inFlight = false;
+        if (!stopped && rssBytes !== undefined) sendBack({ type: 'memory.sample', rssBytes, atMs: now() });
+      };
+      const tick = () => {
+        if (inFlight) return; // an async sampler that is slower than the interval skips a beat
+        const result = sample(pid);
+        if (typeof result === 'number' || result === undefined) return deliver(result);
+        inFlight = true;
+        void result.then(deliver, () => deliver(undefined));
+      };
+      let timer = setInterval(tick, input.intervalMs);
+      timer.unref();
+      receive((command) => {
+        if (stopped) return;
+        clearInterval(timer);
+        timer = setInterval(tick, command.type === 'poll.fast' ? input.fastIntervalMs : input.intervalMs);
+        timer.unref();
+      });
+      return () => {
+        stopped = true;
+        clearInterval(timer);
+      };
+    }),
+
+    terminateWorker: fromPromise<WorkerExit, TerminateWorkerInput>(async ({ input }) => {
+      if (input.worker === undefined) return { exitCode: null, signal: null };
+      return asProcess(input.worker).terminate({ graceMs: input.graceMs, immediate: input.immediate });
+    }),
+  };
+}

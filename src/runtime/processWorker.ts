@@ -1,0 +1,196 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { TaskAssignment } from '../../machines/taskTypes.js';
+import type { WorkerExit } from '../../machines/workerActors.js';
+import { WORKER_ENV, type FromWorker, type ToWorker } from './protocol.js';
+
+const ENTRY = fileURLToPath(new URL('./worker/processEntry.js', import.meta.url));
+/** How much of a worker's stderr is kept as evidence for a crash. */
+const STDERR_TAIL_BYTES = 4096;
+
+export interface ProcessWorkerOptions {
+  readonly workerId: string;
+  readonly device: string;
+  /** The task module, as a URL `import()` accepts. */
+  readonly taskModule: string;
+  readonly startTimeoutMs: number;
+  readonly execArgv: readonly string[];
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export type ResultMessage = Extract<FromWorker, { type: 'result' }>;
+
+export interface ProcessWorkerListener {
+  result(message: ResultMessage): void;
+  exit(exit: WorkerExit, stderrTail: string): void;
+}
+
+/** Why a worker process did not become ready. */
+export class WorkerStartError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly stderrTail: string,
+  ) {
+    super(message);
+    this.name = 'WorkerStartError';
+  }
+}
+
+/**
+ * One worker OS process, forked into its own process group so that a kill reaches
+ * everything the task started. Owns the IPC channel, the exit status and the tail of
+ * stderr (the evidence a crash report carries).
+ */
+export class ProcessWorker {
+  readonly pid: number;
+  /** Resolves once the process has exited (not necessarily its grandchildren). */
+  readonly exited: Promise<WorkerExit>;
+  exit: WorkerExit | undefined;
+  #stderrTail = '';
+  #listener: ProcessWorkerListener | undefined;
+
+  private constructor(private readonly child: ChildProcess) {
+    this.pid = child.pid as number;
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (exitCode, signal) => {
+        this.exit = { exitCode, signal };
+        resolve(this.exit);
+        this.#listener?.exit(this.exit, this.#stderrTail);
+      });
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      // Forwarded, so the user still sees their worker's output, and kept as evidence.
+      process.stderr.write(chunk);
+      this.#stderrTail = (this.#stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
+    });
+    child.on('message', (message: FromWorker) => {
+      if (message.type === 'result') this.#listener?.result(message);
+    });
+    // An IPC write to a process that just died raises here; the exit event reports the death.
+    child.on('error', () => {});
+  }
+
+  get stderrTail(): string {
+    return this.#stderrTail;
+  }
+
+  /** Forks a worker and resolves once its task module is loaded. */
+  static start(options: ProcessWorkerOptions): Promise<ProcessWorker> {
+    return new Promise((resolve, reject) => {
+      let child: ChildProcess;
+      try {
+        child = fork(ENTRY, [], {
+          detached: true, // its own process group: one kill reaches the grandchildren too
+          serialization: 'advanced',
+          stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+          execArgv: [...options.execArgv],
+          env: {
+            ...process.env,
+            ...options.env,
+            [WORKER_ENV.taskModule]: options.taskModule,
+            [WORKER_ENV.workerId]: options.workerId,
+            [WORKER_ENV.device]: options.device,
+          },
+        });
+      } catch (error) {
+        reject(error);
+        return;
+      }
+      if (child.pid === undefined) {
+        child.once('error', (error) => reject(error));
+        return;
+      }
+      const worker = new ProcessWorker(child);
+      let settled = false;
+      const fail = (error: WorkerStartError) => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        // Never leave a half-started process behind: kill the group, then report.
+        void worker.terminate({ graceMs: 0, immediate: true }).then(() => reject(error));
+      };
+      const onMessage = (message: FromWorker) => {
+        if (message.type === 'ready') {
+          if (settled) return;
+          settled = true;
+          cleanup();
+          resolve(worker);
+        } else if (message.type === 'load-error') {
+          const e = message.error;
+          fail(
+            Object.assign(new WorkerStartError(`task module ${options.taskModule} failed to load: ${e.name}: ${e.message}`, 'ERR_TASK_MODULE_LOAD', ''), {
+              cause: e,
+              stack: e.stack,
+            }),
+          );
+        }
+      };
+      const onExit = (exitCode: number | null, signal: string | null) =>
+        fail(
+          new WorkerStartError(
+            `worker process exited during start (exit code ${String(exitCode)}, signal ${String(signal)})`,
+            'ERR_WORKER_START_EXIT',
+            worker.stderrTail,
+          ),
+        );
+      const timer = setTimeout(
+        () => fail(new WorkerStartError(`worker did not become ready within ${options.startTimeoutMs} ms`, 'ERR_WORKER_START_TIMEOUT', worker.stderrTail)),
+        options.startTimeoutMs,
+      );
+      const onAbort = () => fail(new WorkerStartError('worker start aborted', 'ERR_WORKER_START_ABORTED', ''));
+      const cleanup = () => {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        options.signal?.removeEventListener('abort', onAbort);
+      };
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Listens for results and the exit; one listener at a time (the connection actor). */
+  listen(listener: ProcessWorkerListener | undefined): void {
+    this.#listener = listener;
+    if (listener !== undefined && this.exit !== undefined) listener.exit(this.exit, this.#stderrTail);
+  }
+
+  run(task: TaskAssignment): void {
+    const message: ToWorker = { type: 'run', id: task.id, name: task.name, payload: task.payload };
+    try {
+      this.child.send(message);
+    } catch (error) {
+      // A payload that cannot be cloned fails this task only, as the task's own error.
+      const e = error as Error;
+      this.#listener?.result({ type: 'result', id: task.id, ok: false, error: { name: e.name, message: e.message, stack: e.stack } });
+    }
+  }
+
+  /**
+   * Ends the process group: SIGTERM, then SIGKILL after `graceMs` (or SIGKILL at once),
+   * and once the worker has exited, SIGKILL again for any grandchild that ignored the
+   * first signal. Resolves with the worker's exit; never rejects.
+   */
+  async terminate({ graceMs, immediate }: { graceMs: number; immediate: boolean }): Promise<WorkerExit> {
+    if (this.exit === undefined) {
+      this.#signalGroup(immediate ? 'SIGKILL' : 'SIGTERM');
+      const timer = immediate ? undefined : setTimeout(() => this.#signalGroup('SIGKILL'), graceMs);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    this.#signalGroup('SIGKILL');
+    if (this.child.connected) this.child.disconnect();
+    return this.exit as WorkerExit;
+  }
+
+  #signalGroup(signal: NodeJS.Signals): void {
+    try {
+      process.kill(-this.pid, signal);
+    } catch {
+      // ESRCH: the whole group is gone already.
+    }
+  }
+}

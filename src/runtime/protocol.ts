@@ -1,0 +1,29 @@
+/**
+ * The messages between the pool and a worker process: the only thing the two sides
+ * share. The worker entry (`worker/processEntry.js`) is plain JavaScript so that it
+ * runs as-is from the sources and from `dist`; it names these types in JSDoc, and
+ * `checkJs` holds both sides to them.
+ */
+import type { SerializedError } from '../../machines/taskTypes.js';
+
+/** Environment variables the pool sets for a worker process. */
+export const WORKER_ENV = {
+  taskModule: 'POOLVISOR_TASK_MODULE',
+  workerId: 'POOLVISOR_WORKER_ID',
+  device: 'POOLVISOR_DEVICE',
+} as const;
+
+export type ToWorker = { readonly type: 'run'; readonly id: string; readonly name: string; readonly payload: unknown };
+
+export type FromWorker =
+  | { readonly type: 'ready'; readonly tasks: readonly string[] }
+  | { readonly type: 'load-error'; readonly error: SerializedError }
+  | { readonly type: 'result'; readonly id: string; readonly ok: true; readonly value: unknown }
+  | { readonly type: 'result'; readonly id: string; readonly ok: false; readonly error: SerializedError };
+
+/** What a task function receives as its second argument. */
+export interface TaskContext {
+  readonly taskId: string;
+  readonly workerId: string;
+  readonly device: string;
+}

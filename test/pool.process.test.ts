@@ -1,0 +1,274 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  ConfigError,
+  createPool,
+  LeaseLostError,
+  PoolClosedError,
+  PoolDegradedError,
+  QueueFullError,
+  TaskCancelledError,
+  TaskError,
+  WorkerCrashedError,
+  WorkerMemoryError,
+  WorkerTimeoutError,
+  type Pool,
+  type PoolAuditEvent,
+  type PoolOptions,
+} from '../src/index.js';
+import { eventually, fixture, isAlive } from './support/processes.js';
+
+const MiB = 1024 * 1024;
+const pools: Pool[] = [];
+
+async function open(options: Partial<PoolOptions> = {}): Promise<{ pool: Pool; events: PoolAuditEvent[] }> {
+  const pool = await createPool({ task: fixture('tasks.mjs'), maxWorkers: 2, killGraceMs: 200, ...options });
+  pools.push(pool);
+  const events: PoolAuditEvent[] = [];
+  pool.on('event', (event) => events.push(event));
+  return { pool, events };
+}
+
+const pids = (pool: Pool) => pool.status().workers.map((w) => w.pid).filter((pid): pid is number => pid !== undefined);
+
+afterEach(async () => {
+  const all = pools.splice(0);
+  const seen = all.flatMap(pids);
+  await Promise.all(all.map((pool) => pool.close({ drainTimeoutMs: 0 })));
+  for (const pid of seen) expect(isAlive(pid), `worker pid ${pid} still alive after close`).toBe(false);
+});
+
+describe('a pool of worker processes', () => {
+  it('runs tasks on separate processes and returns their values', async () => {
+    const { pool } = await open();
+    expect(await pool.run('echo', { a: [1, 2], m: new Map([['k', 1]]) })).toEqual({ a: [1, 2], m: new Map([['k', 1]]) });
+    const status = pool.status();
+    expect(status.state).toBe('running');
+    expect(status.workers).toHaveLength(2);
+    expect(status.workers.every((w) => w.state === 'idle' && typeof w.pid === 'number' && w.device === 'cpu')).toBe(true);
+    expect(new Set(pids(pool)).size).toBe(2);
+    expect(pids(pool)).not.toContain(process.pid);
+  });
+
+  it('kills a for(;;){} task at its deadline and serves the next task on a fresh worker', async () => {
+    const { pool, events } = await open({ maxWorkers: 1 });
+    const before = pids(pool)[0] as number;
+    const started = Date.now();
+    const error = await pool.run('spin', null, { timeoutMs: 300 }).catch((e: unknown) => e);
+    const waited = Date.now() - started;
+    expect(error).toBeInstanceOf(WorkerTimeoutError);
+    expect(error).toMatchObject({ code: 'ERR_WORKER_TIMEOUT', workerId: 'worker-0', pid: before, device: 'cpu', timeoutMs: 300 });
+    expect((error as WorkerTimeoutError).elapsedMs).toBeGreaterThanOrEqual(300);
+    // Rejected at the deadline, not after the kill's grace period: generous bound, no timing claim.
+    expect(waited).toBeLessThan(300 + 150);
+    expect(await eventually(() => !isAlive(before))).toBe(true);
+    const after = await pool.run<{ pid: number }>('whoami');
+    expect(after.pid).not.toBe(before);
+    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['worker.killed', 'worker.exited', 'worker.restarted']));
+  });
+
+  it('kills a task growing off-heap memory, with the samples as evidence', async () => {
+    const { pool } = await open({ maxWorkers: 1, memoryLimitMb: 256, memoryPollMs: 50 });
+    const error = await pool.run('growOffHeap', { everyMs: 10 }, { timeoutMs: 20_000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkerMemoryError);
+    const memory = error as WorkerMemoryError;
+    expect(memory).toMatchObject({ code: 'ERR_WORKER_MEMORY', resource: 'rss', limitBytes: 256 * MiB, workerId: 'worker-0' });
+    expect(memory.rssBytes).toBeGreaterThan(256 * MiB);
+    expect(memory.rssBytes).toBeLessThan(256 * MiB + 200 * MiB);
+    expect(memory.samples.length).toBeGreaterThan(2);
+    expect(memory.samples.at(-1)?.rssBytes).toBe(memory.rssBytes);
+    expect(await pool.run('echo', 'still serving')).toBe('still serving');
+  });
+
+  it('kills a task growing its JS heap', async () => {
+    const { pool, events } = await open({ maxWorkers: 1, memoryLimitMb: 200, memoryPollMs: 50 });
+    const error = await pool.run('growHeap', { everyMs: 10 }, { timeoutMs: 20_000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkerMemoryError);
+    expect((error as WorkerMemoryError).rssBytes).toBeGreaterThan(200 * MiB);
+    expect(events.some((e) => e.type === 'memory.warning')).toBe(true);
+  });
+
+  it('reports process.exit(1) and a self-SIGKILL as crashes with code and signal', async () => {
+    const { pool } = await open({ maxWorkers: 1 });
+    const exited = await pool.run('exitWith', 1).catch((e: unknown) => e);
+    expect(exited).toBeInstanceOf(WorkerCrashedError);
+    expect(exited).toMatchObject({ code: 'ERR_WORKER_CRASHED', exitCode: 1, signal: null, workerId: 'worker-0' });
+    const killed = await pool.run('killSelf').catch((e: unknown) => e);
+    expect(killed).toBeInstanceOf(WorkerCrashedError);
+    expect(killed).toMatchObject({ exitCode: null, signal: 'SIGKILL' });
+    expect(await pool.run('echo', 'back')).toBe('back');
+  });
+
+  it('kills the grandchildren a task started, with its worker', async () => {
+    const { pool } = await open({ maxWorkers: 1 });
+    const lease = await pool.acquire();
+    const grandchild = await lease.run<number>('startGrandchild');
+    expect(isAlive(grandchild)).toBe(true);
+    await expect(lease.run('spin', null, { timeoutMs: 200 })).rejects.toBeInstanceOf(WorkerTimeoutError);
+    expect(await eventually(() => !isAlive(grandchild))).toBe(true);
+    await expect(lease.run('echo', 1)).rejects.toBeInstanceOf(LeaseLostError);
+    lease.release();
+  });
+
+  it('turns a thrown error into TaskError and keeps the worker', async () => {
+    const { pool } = await open({ maxWorkers: 1 });
+    const before = pids(pool)[0];
+    const error = await pool.run('fail', 'no good').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TaskError);
+    expect(error).toMatchObject({ code: 'ERR_TASK_FAILED', workerId: 'worker-0', pid: before });
+    expect((error as TaskError).cause).toMatchObject({ name: 'RangeError', message: 'no good', code: 'E_BAD_INPUT' });
+    expect(((error as TaskError).cause as { stack: string }).stack).toContain('tasks.mjs');
+    expect(pids(pool)[0]).toBe(before);
+    const missing = await pool.run('nope').catch((e: unknown) => e);
+    expect((missing as TaskError).cause).toMatchObject({ code: 'ERR_TASK_NOT_FOUND', message: expect.stringContaining('spin') });
+  });
+
+  it('becomes degraded when the task module cannot load, instead of respawning forever', async () => {
+    const { pool, events } = await open({
+      task: fixture('brokenOnLoad.mjs'),
+      maxWorkers: 1,
+      restart: { backoffMs: 10, maxBackoffMs: 50, maxRestarts: 3, windowMs: 30_000 },
+    });
+    const status = pool.status();
+    expect(status.state).toBe('degraded');
+    expect(status.degraded?.reason).toContain('failed to start 4 times');
+    expect(status.degraded?.lastError?.message).toContain('this module is broken on purpose');
+    expect(events.length).toBe(0); // it degraded during createPool, before we subscribed
+    const error = await pool.run('echo', 1).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PoolDegradedError);
+    expect((error as PoolDegradedError).message).toContain('this module is broken on purpose');
+  });
+
+  it('cancels by AbortSignal while queued and while running', async () => {
+    const { pool } = await open({ maxWorkers: 1 });
+    const running = new AbortController();
+    const queued = new AbortController();
+    const spinning = pool.run('spin', null, { signal: running.signal, timeoutMs: 60_000 });
+    const waiting = pool.run('echo', 'never', { signal: queued.signal });
+    queued.abort(new Error('not needed'));
+    await expect(waiting).rejects.toMatchObject({ code: 'ERR_TASK_CANCELLED', stage: 'queued' });
+    const victim = pids(pool)[0] as number;
+    running.abort();
+    const error = await spinning.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TaskCancelledError);
+    expect(error).toMatchObject({ stage: 'running', workerId: 'worker-0' });
+    expect(await eventually(() => !isAlive(victim))).toBe(true);
+    await expect(pool.run('echo', 'after', { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(TaskCancelledError);
+    expect(await pool.run('echo', 'after')).toBe('after');
+  });
+
+  it('rejects with QueueFullError past maxQueue, and loses nothing else', async () => {
+    const { pool } = await open({ maxWorkers: 1, maxQueue: 2 });
+    const results = await Promise.allSettled([1, 2, 3, 4].map((n) => pool.run('sleep', n * 10)));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+    expect((results[3] as PromiseRejectedResult).reason).toBeInstanceOf(QueueFullError);
+  });
+
+  it('settles 2,000 mixed tasks with poison among them exactly once each', async () => {
+    const { pool, events } = await open({ maxWorkers: 2, taskTimeoutMs: 2_000, restart: { maxRestarts: 50 } });
+    const kinds = Array.from({ length: 2000 }, (_, i) =>
+      i % 400 === 7 ? 'spin' : i % 500 === 11 ? 'exit' : i % 50 === 3 ? 'throw' : 'ok',
+    );
+    const outcomes = await Promise.allSettled(
+      kinds.map((kind, i) => pool.run('mixed', { kind, value: i }, kind === 'spin' ? { timeoutMs: 200 } : undefined)),
+    );
+    outcomes.forEach((outcome, i) => {
+      const kind = kinds[i];
+      if (kind === 'ok') expect(outcome).toEqual({ status: 'fulfilled', value: i });
+      else {
+        expect(outcome.status).toBe('rejected');
+        const reason = (outcome as PromiseRejectedResult).reason;
+        const expected = { spin: WorkerTimeoutError, exit: WorkerCrashedError, throw: TaskError }[kind as 'spin' | 'exit' | 'throw'];
+        expect(reason).toBeInstanceOf(expected);
+      }
+    });
+    const settled = events.filter((e) => e.type === 'task.succeeded' || e.type === 'task.failed');
+    const ids = settled.map((e) => (e as { taskId: string }).taskId);
+    expect(ids).toHaveLength(2000);
+    expect(new Set(ids).size).toBe(2000);
+    expect(pool.status()).toMatchObject({ state: 'running', queued: 0, running: 0 });
+  });
+
+  it('retries a crashed task on a fresh worker when asked, each attempt in the audit trail', async () => {
+    const { pool, events } = await open({ maxWorkers: 1 });
+    const error = await pool.run('exitWith', 9, { retries: 2 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkerCrashedError);
+    const started = events.filter((e) => e.type === 'task.started') as Array<Extract<PoolAuditEvent, { type: 'task.started' }>>;
+    expect(started.map((e) => e.attempt)).toEqual([1, 2, 3]);
+    expect(new Set(started.map((e) => e.pid)).size).toBe(3);
+    expect(events.filter((e) => e.type === 'task.retrying')).toHaveLength(2);
+  });
+
+  it('runs a lease on one worker, keeping its state between runs', async () => {
+    const { pool } = await open({ maxWorkers: 2 });
+    const lease = await pool.acquire();
+    expect([await lease.run('count'), await lease.run('count'), await lease.run('count')]).toEqual([1, 2, 3]);
+    lease.release();
+    await expect(lease.run('count')).rejects.toBeInstanceOf(LeaseLostError);
+  });
+
+  it('fails a task whose value cannot cross the process boundary, and keeps serving', async () => {
+    const { pool } = await open({ maxWorkers: 1 });
+    await expect(pool.run('unclonable')).rejects.toBeInstanceOf(TaskError);
+    await expect(pool.run('echo', () => 1)).rejects.toBeInstanceOf(TaskError);
+    expect(await pool.run('echo', 'fine')).toBe('fine');
+  });
+
+  it('closes: refuses new tasks, drains queued ones, leaves no worker alive', async () => {
+    const { pool, events } = await open({ maxWorkers: 2 });
+    const workerPids = pids(pool);
+    const queued = [pool.run('sleep', 50), pool.run('sleep', 50), pool.run('sleep', 50)];
+    const closing = pool.close({ drainTimeoutMs: 10_000 });
+    await expect(pool.run('echo', 1)).rejects.toBeInstanceOf(PoolClosedError);
+    expect(await Promise.all(queued)).toEqual([50, 50, 50]);
+    await closing;
+    expect(pool.status().state).toBe('closed');
+    for (const pid of workerPids) expect(isAlive(pid)).toBe(false);
+    expect(events.at(-1)?.type).toBe('pool.closed');
+  });
+
+  it('closes with running tasks past the drain time: they fail with PoolClosedError', async () => {
+    const { pool } = await open({ maxWorkers: 1 });
+    const spinning = pool.run('spin', null, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    await pool.close({ drainTimeoutMs: 100 });
+    expect(await spinning).toBeInstanceOf(PoolClosedError);
+  });
+});
+
+describe('createPool options', () => {
+  it('rejects a bad value naming the field, the value and what is allowed', async () => {
+    const error = await createPool({ task: fixture('tasks.mjs'), memoryLimitMb: -5 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toBe('memoryLimitMb: expected a number > 0, got -5');
+    expect((error as ConfigError).issues).toEqual([{ field: 'memoryLimitMb', message: 'expected a number > 0, got -5', received: -5 }]);
+  });
+
+  it('rejects unknown options instead of ignoring them', async () => {
+    const error = await createPool({ task: fixture('tasks.mjs'), maxWorker: 4 } as unknown as PoolOptions).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).issues[0]).toMatchObject({ field: 'maxWorker', received: 4 });
+  });
+
+  it('names nested fields and every issue at once', async () => {
+    const error = await createPool({
+      task: fixture('tasks.mjs'),
+      restart: { maxRestarts: -1 },
+      softMemoryRatio: 2,
+    }).catch((e: unknown) => e);
+    expect((error as ConfigError).issues.map((i) => i.field).sort()).toEqual(['restart.maxRestarts', 'softMemoryRatio']);
+    expect((error as ConfigError).message).toContain('softMemoryRatio: expected a number > 0 and <= 1, got 2');
+  });
+
+  it('rejects a task module that does not exist before starting anything', async () => {
+    const error = await createPool({ task: fixture('missing.mjs') }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toMatch(/^task: expected an existing module file, got file:.*missing\.mjs/);
+  });
+
+  it('rejects a bad run option for that task only', async () => {
+    const { pool } = await open({ maxWorkers: 1 });
+    const bad = pool.run('echo', 1, { timeoutMs: -1 });
+    const good = pool.run('echo', 2);
+    await expect(bad).rejects.toThrow('timeoutMs: expected an integer from 1 to 2147483647 (ms), got -1');
+    expect(await good).toBe(2);
+  });
+});

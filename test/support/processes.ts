@@ -1,0 +1,28 @@
+import { readFileSync } from 'node:fs';
+
+/** Alive means running: a zombie (exited, not yet reaped) counts as gone. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Polls until `predicate` holds, for at most `timeoutMs`; returns whether it did. */
+export async function eventually(predicate: () => boolean, timeoutMs = 5000, everyMs = 20): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (predicate()) return true;
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+  return predicate();
+}
+
+export const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url);
