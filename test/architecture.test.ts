@@ -1,0 +1,54 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? sourceFiles(join(dir, entry.name)) : /\.(ts|js|mjs)$/.test(entry.name) ? [join(dir, entry.name)] : [],
+  );
+}
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(join(root, file), 'utf8');
+  return [...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)].map(
+    (m) => (m[1] ?? m[2]) as string,
+  );
+}
+
+describe('the layers', () => {
+  it('keeps machines/ pure: xstate and sibling files only', () => {
+    const offenders = sourceFiles('machines').flatMap((file) =>
+      importsOf(file)
+        .filter((spec) => !(spec === 'xstate' || spec.startsWith('./')))
+        .map((spec) => `${file} imports ${spec}`),
+    );
+    expect(offenders).toEqual([]);
+  });
+
+  it('keeps the worker entry apart from the pool: it names only the protocol', () => {
+    const entry = readFileSync(join(root, 'src/runtime/worker/processEntry.js'), 'utf8');
+    const imports = [...entry.matchAll(/import\(['"]([^'"]+)['"]\)/g)].map((m) => m[1]);
+    // No module-level imports at all; the JSDoc type references are the protocol's types.
+    expect(entry.match(/^\s*import\s/gm)).toBeNull();
+    expect(new Set(imports)).toEqual(new Set(['../protocol.js', '../../../machines/taskTypes.js']));
+  });
+
+  it('lets only src/runtime touch processes and /proc', () => {
+    const offenders = sourceFiles('src')
+      .filter((file) => !file.startsWith('src/runtime/'))
+      .flatMap((file) =>
+        importsOf(file)
+          .filter((spec) => spec === 'node:child_process' || spec === 'pidusage' || spec === 'node:worker_threads')
+          .map((spec) => `${file} imports ${spec}`),
+      );
+    expect(offenders).toEqual([]);
+  });
+
+  it('exports an explicit list from the public entry', () => {
+    const index = readFileSync(join(root, 'src/index.ts'), 'utf8');
+    expect(index).not.toMatch(/export \* from/);
+  });
+});

@@ -1,0 +1,35 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { eventually, fixture, isAlive } from './support/processes.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+describe('the built package', () => {
+  it("imports as 'poolvisor' from dist and runs a task", () => {
+    const script = `
+      import { createPool, WorkerTimeoutError } from 'poolvisor';
+      import { supervisorMachine } from 'poolvisor/machines';
+      const pool = await createPool({ task: new URL('./test/fixtures/tasks.mjs', 'file://${root}'), maxWorkers: 1 });
+      const value = await pool.run('echo', 'from dist');
+      await pool.close();
+      console.log(JSON.stringify({ value, timeout: typeof WorkerTimeoutError, machine: supervisorMachine.id }));
+    `;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual({ value: 'from dist', timeout: 'function', machine: 'supervisor' });
+  });
+
+  it('leaves no worker behind when the host process is SIGKILLed', async () => {
+    const host = spawn(process.execPath, [fileURLToPath(fixture('hostThatDies.mjs'))], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    const [line] = (await once(host.stdout, 'data')) as [Buffer];
+    const pids = JSON.parse(line.toString()) as number[];
+    expect(pids).toHaveLength(2);
+    expect(pids.every(isAlive)).toBe(true);
+    host.kill('SIGKILL');
+    await once(host, 'exit');
+    // Each worker sees its IPC channel close and takes its process group down.
+    expect(await eventually(() => pids.every((pid) => !isAlive(pid)), 10_000)).toBe(true);
+  });
+});
