@@ -47,6 +47,8 @@ export const poolOptionsSchema = z.strictObject({
     .default(0.8),
   killGraceMs: int(0, 'an integer >= 0 (ms)').default(1000),
   startTimeoutMs: int(1, 'an integer > 0 (ms)').default(30_000),
+  /** Worker processes started ahead, per device, so a killed worker is replaced at once. */
+  spareWorkers: int(0, 'an integer from 0 to 16', 16).default(1),
   restart: restartSchema.default({ backoffMs: 100, maxBackoffMs: 30_000, maxRestarts: 5, windowMs: 30_000 }),
   /** An XState inspection observer, passed to `createActor` (see docs/architecture.md). */
   inspect: z

@@ -126,10 +126,13 @@ export class Pool {
   #closing: Promise<void> | undefined;
   #fatal: unknown;
 
+  readonly #disposeRuntime: () => Promise<void>;
+
   /** @internal use {@link createPool} */
-  constructor(actor: SupervisorActor, options: ResolvedPoolOptions) {
+  constructor(actor: SupervisorActor, options: ResolvedPoolOptions, disposeRuntime: () => Promise<void>) {
     this.actor = actor;
     this.options = options;
+    this.#disposeRuntime = disposeRuntime;
     actor.on('*', (event) => this.#onEvent(event as PoolEvent));
     actor.subscribe({
       error: (error) => {
@@ -243,7 +246,7 @@ export class Pool {
   close(options?: CloseOptions): Promise<void> {
     if (this.#closing) return this.#closing;
     const { drainTimeoutMs } = parseOptions(closeOptionsSchema, options);
-    this.#closing = new Promise<void>((resolve) => {
+    const stopped = new Promise<void>((resolve) => {
       const snapshot = this.actor.getSnapshot();
       if (snapshot.status !== 'active') return resolve();
       const subscription = this.actor.subscribe({
@@ -257,6 +260,7 @@ export class Pool {
       });
       this.actor.send({ type: 'pool.close', drainTimeoutMs });
     });
+    this.#closing = stopped.then(() => this.#disposeRuntime());
     return this.#closing;
   }
 
@@ -429,8 +433,14 @@ function failureToError(taskId: string, failure: TaskFailure, signal: AbortSigna
 export async function createPool(options: PoolOptions): Promise<Pool> {
   const config = resolvePoolOptions(options);
   const taskModule = resolveTaskModule(config.task);
-  const runtime = createProcessRuntime({ taskModule, execArgv: config.execArgv, env: config.env });
-  const machine = supervisorMachine.provide({ actors: { worker: workerMachine.provide({ actors: runtime }) } });
+  const runtime = createProcessRuntime({
+    taskModule,
+    execArgv: config.execArgv,
+    env: config.env,
+    spareWorkers: config.spareWorkers,
+    startTimeoutMs: config.startTimeoutMs,
+  });
+  const machine = supervisorMachine.provide({ actors: { worker: workerMachine.provide({ actors: runtime.actors }) } });
   const devices = Array.from({ length: config.maxWorkers }, (_, i) => config.devices[i % config.devices.length] as string);
   const actor = createActor(machine, {
     input: {
@@ -452,7 +462,7 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
     },
     ...(config.inspect ? { inspect: config.inspect } : {}),
   });
-  const pool = new Pool(actor, config);
+  const pool = new Pool(actor, config, runtime.dispose);
   const ready = new Promise<void>((resolve) => {
     const started = new Set<string>();
     const unsubscribe = pool.on('event', (event) => {
@@ -465,5 +475,6 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
   });
   actor.start();
   await ready;
+  if (pool.status().state === 'running') runtime.prepareSpares(devices);
   return pool;
 }

@@ -15,7 +15,7 @@ import {
   type PoolAuditEvent,
   type PoolOptions,
 } from '../src/index.js';
-import { eventually, fixture, isAlive } from './support/processes.js';
+import { eventually, fixture, isAlive, liveWorkerChildren } from './support/processes.js';
 
 const MiB = 1024 * 1024;
 const pools: Pool[] = [];
@@ -35,6 +35,8 @@ afterEach(async () => {
   const seen = all.flatMap(pids);
   await Promise.all(all.map((pool) => pool.close({ drainTimeoutMs: 0 })));
   for (const pid of seen) expect(isAlive(pid), `worker pid ${pid} still alive after close`).toBe(false);
+  // Spares included: nothing the pools started is left.
+  expect(liveWorkerChildren()).toEqual([]);
 });
 
 describe('a pool of worker processes', () => {
@@ -64,6 +66,15 @@ describe('a pool of worker processes', () => {
     const after = await pool.run<{ pid: number }>('whoami');
     expect(after.pid).not.toBe(before);
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['worker.killed', 'worker.exited', 'worker.restarted']));
+  });
+
+  it('replaces a killed worker with a spare started ahead, then starts a new spare', async () => {
+    const { pool } = await open({ maxWorkers: 1, spareWorkers: 1 });
+    expect(await eventually(() => liveWorkerChildren().length === 2)).toBe(true); // the worker and its spare
+    const [spare] = liveWorkerChildren().filter((pid) => !pids(pool).includes(pid));
+    await expect(pool.run('spin', null, { timeoutMs: 100 })).rejects.toBeInstanceOf(WorkerTimeoutError);
+    expect(await pool.run<{ pid: number; workerId: string }>('whoami')).toMatchObject({ pid: spare, workerId: 'worker-0' });
+    expect(await eventually(() => liveWorkerChildren().length === 2)).toBe(true);
   });
 
   it('kills a task growing off-heap memory, with the samples as evidence', async () => {
@@ -223,6 +234,7 @@ describe('a pool of worker processes', () => {
     await closing;
     expect(pool.status().state).toBe('closed');
     for (const pid of workerPids) expect(isAlive(pid)).toBe(false);
+    expect(liveWorkerChildren()).toEqual([]);
     expect(events.at(-1)?.type).toBe('pool.closed');
   });
 

@@ -13,6 +13,7 @@ import type {
 } from '../../machines/workerActors.js';
 import { ProcessWorker } from './processWorker.js';
 import { sampleWorkerMemory, type ProcessTreeSampler } from './processTreeMemory.js';
+import { SpareWorkers } from './spareWorkers.js';
 
 export interface ProcessRuntimeOptions {
   /** The task module, as a URL string `import()` accepts. */
@@ -22,29 +23,35 @@ export interface ProcessRuntimeOptions {
   /** Replaceable for tests; defaults to /proc on Linux, pidusage elsewhere. */
   readonly sampleMemory?: ProcessTreeSampler | undefined;
   readonly now?: (() => number) | undefined;
+  /** Started-ahead processes kept per device (0: none). */
+  readonly spareWorkers: number;
+  /** How long a spare may take to start. */
+  readonly startTimeoutMs: number;
 }
 
 const asProcess = (worker: StartedWorker): ProcessWorker => worker.handle as ProcessWorker;
 
 /**
  * The process backend: the worker machine's named actors, implemented with forked
- * child processes. Supplied to the machine with `workerMachine.provide({ actors })`.
+ * child processes, and the spares that make a replacement ready at once. The actors
+ * are supplied to the machine with `workerMachine.provide({ actors })`; `dispose`
+ * ends the spares once the pool has closed.
  */
 export function createProcessRuntime(options: ProcessRuntimeOptions) {
   const sample = options.sampleMemory ?? sampleWorkerMemory;
   const now = options.now ?? Date.now;
+  const startProcess = (workerId: string, device: string, startTimeoutMs: number, signal?: AbortSignal) =>
+    ProcessWorker.start({ workerId, device, taskModule: options.taskModule, startTimeoutMs, execArgv: options.execArgv, env: options.env, signal });
+  const spares = new SpareWorkers(options.spareWorkers, (device) => startProcess('', device, options.startTimeoutMs));
 
-  return {
+  const actors = {
     startWorker: fromPromise<StartedWorker, StartWorkerInput>(async ({ input, signal }) => {
-      const worker = await ProcessWorker.start({
-        workerId: input.workerId,
-        device: input.device,
-        taskModule: options.taskModule,
-        startTimeoutMs: input.startTimeoutMs,
-        execArgv: options.execArgv,
-        env: options.env,
-        signal,
-      });
+      const spare = spares.take(input.device);
+      if (spare !== undefined) {
+        spare.adopt(input.workerId);
+        return { pid: spare.pid, handle: spare };
+      }
+      const worker = await startProcess(input.workerId, input.device, input.startTimeoutMs, signal);
       return { pid: worker.pid, handle: worker };
     }),
 
@@ -101,5 +108,12 @@ export function createProcessRuntime(options: ProcessRuntimeOptions) {
       if (input.worker === undefined) return { exitCode: null, signal: null };
       return asProcess(input.worker).terminate({ graceMs: input.graceMs, immediate: input.immediate });
     }),
+  };
+
+  return {
+    actors,
+    /** Starts the spares (after the first workers, so they do not slow the pool's start). */
+    prepareSpares: (devices: readonly string[]) => new Set(devices).forEach((device) => spares.fill(device)),
+    dispose: () => spares.dispose(),
   };
 }

@@ -158,6 +158,12 @@ export class ProcessWorker {
     if (listener !== undefined && this.exit !== undefined) listener.exit(this.exit, this.#stderrTail);
   }
 
+  /** Gives a spare process its slot's identity. */
+  adopt(workerId: string): void {
+    const message: ToWorker = { type: 'adopt', workerId };
+    this.child.send(message);
+  }
+
   run(task: TaskAssignment): void {
     const message: ToWorker = { type: 'run', id: task.id, name: task.name, payload: task.payload };
     try {

@@ -13,7 +13,10 @@ export const WORKER_ENV = {
   device: 'POOLVISOR_DEVICE',
 } as const;
 
-export type ToWorker = { readonly type: 'run'; readonly id: string; readonly name: string; readonly payload: unknown };
+export type ToWorker =
+  | { readonly type: 'run'; readonly id: string; readonly name: string; readonly payload: unknown }
+  /** A spare process, started before it was needed, is given its slot. */
+  | { readonly type: 'adopt'; readonly workerId: string };
 
 export type FromWorker =
   | { readonly type: 'ready'; readonly tasks: readonly string[] }

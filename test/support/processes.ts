@@ -26,3 +26,15 @@ export async function eventually(predicate: () => boolean, timeoutMs = 5000, eve
 }
 
 export const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url);
+
+/** Live worker processes (of any pool) that this process started: none should outlive a close. */
+export function liveWorkerChildren(): number[] {
+  const children = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
+  return children.filter((pid) => {
+    try {
+      return isAlive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('processEntry.js');
+    } catch {
+      return false;
+    }
+  });
+}

@@ -12,7 +12,7 @@
 /** @typedef {import('../../../machines/taskTypes.js').SerializedError} SerializedError */
 
 const moduleUrl = process.env.POOLVISOR_TASK_MODULE ?? '';
-const workerId = process.env.POOLVISOR_WORKER_ID ?? '';
+let workerId = process.env.POOLVISOR_WORKER_ID ?? '';
 const device = process.env.POOLVISOR_DEVICE ?? 'cpu';
 
 if (typeof process.send !== 'function') {
@@ -67,7 +67,7 @@ try {
 
 const names = Object.keys(tasks).filter((name) => typeof tasks[name] === 'function');
 
-/** @param {ToWorker} message */
+/** @param {Extract<ToWorker, { type: 'run' }>} message */
 async function run(message) {
   const task = tasks[message.name];
   if (typeof task !== 'function') {
@@ -96,6 +96,7 @@ async function run(message) {
 
 process.on('message', (/** @type {ToWorker} */ message) => {
   if (message.type === 'run') void run(message);
+  else if (message.type === 'adopt') workerId = message.workerId;
 });
 
 send({ type: 'ready', tasks: names });

@@ -1,0 +1,69 @@
+import type { ProcessWorker } from './processWorker.js';
+
+/**
+ * Worker processes started before they are needed, one set per device. Booting Node
+ * and importing the task module takes 60–100 ms here; handing over a spare that has
+ * already done so makes a killed worker's replacement ready in a few milliseconds.
+ *
+ * A spare that fails to start turns spares off for the pool: the supervisor's own
+ * starts will then meet the same failure and report it, with backoff, rather than
+ * this class retrying in the background.
+ */
+export class SpareWorkers {
+  readonly #ready = new Map<string, ProcessWorker[]>();
+  readonly #starting = new Map<string, number>();
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #disabled = false;
+  #closed = false;
+
+  constructor(
+    private readonly perDevice: number,
+    private readonly start: (device: string) => Promise<ProcessWorker>,
+  ) {}
+
+  /** A started spare for `device`, if one is ready; starts the next one either way. */
+  take(device: string): ProcessWorker | undefined {
+    const list = this.#ready.get(device);
+    let spare: ProcessWorker | undefined;
+    while (list && list.length > 0 && spare === undefined) {
+      const candidate = list.shift() as ProcessWorker;
+      if (candidate.exit === undefined) spare = candidate;
+    }
+    this.fill(device);
+    return spare;
+  }
+
+  /** Starts spares for `device` up to the configured number. */
+  fill(device: string): void {
+    if (this.#disabled || this.#closed || this.perDevice <= 0) return;
+    const have = (this.#ready.get(device)?.length ?? 0) + (this.#starting.get(device) ?? 0);
+    for (let i = have; i < this.perDevice; i += 1) {
+      this.#starting.set(device, (this.#starting.get(device) ?? 0) + 1);
+      const starting = this.start(device).then(
+        (worker) => {
+          if (this.#closed) return worker.terminate({ graceMs: 0, immediate: true });
+          const list = this.#ready.get(device) ?? [];
+          list.push(worker);
+          this.#ready.set(device, list);
+          return undefined;
+        },
+        () => {
+          this.#disabled = true;
+        },
+      );
+      const tracked = starting.finally(() => {
+        this.#starting.set(device, (this.#starting.get(device) ?? 1) - 1);
+        this.#inFlight.delete(tracked);
+      });
+      this.#inFlight.add(tracked);
+    }
+  }
+
+  /** Ends every spare, including those still starting; resolves when all have exited. */
+  async dispose(): Promise<void> {
+    this.#closed = true;
+    const ready = [...this.#ready.values()].flat();
+    this.#ready.clear();
+    await Promise.all([...ready.map((worker) => worker.terminate({ graceMs: 0, immediate: true })), ...this.#inFlight]);
+  }
+}
