@@ -7,6 +7,8 @@
  * once, even in the middle of a synchronous loop, which is what a kill needs.
  */
 
+import { Worker } from 'node:worker_threads';
+
 /** @typedef {import('../protocol.js').FromWorker} FromWorker */
 /** @typedef {import('../protocol.js').ToWorker} ToWorker */
 /** @typedef {import('../../../machines/taskTypes.js').SerializedError} SerializedError */
@@ -21,7 +23,12 @@ if (typeof process.send !== 'function') {
 }
 
 // The pool is gone (it crashed or was killed): take our process group with us, so a
-// runaway task and whatever it started do not outlive their supervisor.
+// runaway task and whatever it started do not outlive their supervisor. The event
+// needs a free main thread; the watchdog thread covers a main thread that is stuck.
+new Worker(new URL('./orphanWatchdog.js', import.meta.url), {
+  workerData: { pid: process.pid, ppid: process.ppid, everyMs: 100 },
+  resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2 },
+}).unref();
 process.on('disconnect', () => {
   try {
     process.kill(-process.pid, 'SIGKILL');
