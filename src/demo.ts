@@ -66,20 +66,33 @@ const rows = await Promise.all(
 );
 
 const width = Math.max(...jobs.map((j) => j.label.length));
+console.log(`      ${'task'.padEnd(width)}  ms (incl. queue)`);
 for (const row of rows) {
-  console.log(`${row.ok ? 'ok  ' : 'FAIL'}  ${row.job.label.padEnd(width)}  ${String(row.ms).padStart(5)} ms  ${row.detail}`);
+  console.log(`${row.ok ? 'ok  ' : 'FAIL'}  ${row.job.label.padEnd(width)}  ${String(row.ms).padStart(5)}  ${row.detail}`);
+}
+
+// Let the last replacement come up, so the trail below ends in a healthy pool.
+while (pool.status().workers.some((w) => w.state !== 'idle')) await new Promise((resolve) => setTimeout(resolve, 10));
+
+console.log('\nWhat the supervisor decided (from the audit trail, pool.on("event")):');
+for (const event of audit) {
+  const t = `+${String(event.at - started).padStart(4)} ms`;
+  if (event.type === 'worker.killed') {
+    console.log(`${t}  ${event.workerId} killed (pid ${String(event.pid)}): ${event.termination.reason}${event.taskId ? `, task ${event.taskId} failed at once` : ''}`);
+  } else if (event.type === 'worker.restart-scheduled') {
+    console.log(`${t}  ${event.workerId} restart in ${event.delayMs} ms (${event.counted ? `a failure: ${event.failuresInWindow} in the window` : 'a deliberate kill: not counted'})`);
+  } else if (event.type === 'worker.restarted') {
+    console.log(`${t}  ${event.workerId} ready again as pid ${String(event.pid)} (generation ${event.generation})`);
+  } else if (event.type === 'memory.warning') {
+    console.log(`${t}  ${event.workerId} over the soft threshold: ${mib(event.rssBytes)} of ${mib(event.limitBytes)}, sampling faster`);
+  }
 }
 
 const count = (type: string) => audit.filter((e) => e.type === type).length;
-const kills = audit.filter((e): e is Extract<PoolAuditEvent, { type: 'worker.killed' }> => e.type === 'worker.killed');
-const byReason = new Map<string, number>();
-for (const kill of kills) byReason.set(kill.termination.reason, (byReason.get(kill.termination.reason) ?? 0) + 1);
 console.log(
-  `\n${count('task.succeeded')} succeeded, ${count('task.failed')} failed in ${Date.now() - started} ms; ` +
-    `workers killed: ${[...byReason].map(([reason, n]) => `${n} ${reason}`).join(', ') || 'none'}; ` +
-    `replacements started: ${count('worker.restarted')}`,
+  `\n${count('task.succeeded')} succeeded, ${count('task.failed')} failed; workers now: ` +
+    pool.status().workers.map((w) => `${w.id} ${w.state} pid ${String(w.pid)}`).join(', '),
 );
-console.log('workers now:', pool.status().workers.map((w) => `${w.id} ${w.state} pid ${String(w.pid)} (${w.restarts} restarts)`).join('; '));
 
 await pool.close();
 console.log('pool closed; no worker process is left.');
