@@ -301,7 +301,8 @@ export const workerMachine = setup({
           on: {
             'task.run': {
               target: 'running',
-              actions: assign({ task: ({ context, event }) => ({ ...event.task, startedAt: context.now() }) }),
+              // The evidence of a memory kill is this task's samples only.
+              actions: assign({ task: ({ context, event }) => ({ ...event.task, startedAt: context.now() }), samples: [] }),
             },
             'memory.sample': [
               // A worker that leaked past its limit between tasks is replaced before it takes another.
