@@ -14,7 +14,7 @@ const fmt = (n) => n.toFixed(2);
 
 /** `concurrent` spinning tasks at a time on 2 workers, each with a 200 ms deadline. */
 async function deadlineAndReplacement(rounds, concurrent) {
-  const pool = await createPool({ task: tasks, maxWorkers: 2 });
+  const pool = await createPool({ task: tasks, maxWorkers: 2, spareWorkers: Number(process.env.SPARES ?? 1) });
   const started = new Map();
   const killedAt = new Map();
   const replacement = [];
