@@ -1,4 +1,4 @@
-import type { RetryableFailure, SerializedError, TaskFailure, Termination } from './taskTypes.js';
+import type { MemoryResource, RetryableFailure, SerializedError, TaskFailure, Termination } from './taskTypes.js';
 import type { WorkerExit } from './workerActors.js';
 
 /** A task as submitted to the supervisor, limits not yet resolved. */
@@ -10,20 +10,25 @@ export interface TaskRequest {
   readonly priority: number;
   readonly timeoutMs?: number | undefined;
   readonly memoryLimitBytes?: number | undefined;
+  readonly gpuMemoryLimitBytes?: number | undefined;
   /** Extra attempts after a failure listed in `retryOn`. */
   readonly retries: number;
   readonly retryOn: readonly RetryableFailure[];
   /** Set when the task runs on a leased worker. */
   readonly leaseId?: string | undefined;
+  /** `cpu`, `cuda` (any GPU) or `cuda:N`; any worker when unset. */
+  readonly device?: string | undefined;
 }
 
 /** Commands the facade sends to the supervisor. */
 export type SupervisorCommand =
   | { readonly type: 'task.submit'; readonly task: TaskRequest }
   | { readonly type: 'task.cancel'; readonly taskId: string }
-  | { readonly type: 'lease.acquire'; readonly leaseId: string; readonly priority: number }
+  | { readonly type: 'lease.acquire'; readonly leaseId: string; readonly priority: number; readonly device?: string | undefined }
   | { readonly type: 'lease.release'; readonly leaseId: string }
-  | { readonly type: 'pool.close'; readonly drainTimeoutMs: number };
+  | { readonly type: 'pool.close'; readonly drainTimeoutMs: number }
+  /** From the host-memory monitor, every poll. */
+  | { readonly type: 'host.memory'; readonly availableBytes: number; readonly totalBytes: number };
 
 /**
  * The audit trail: every decision the supervisor takes, emitted to outside listeners
@@ -32,7 +37,14 @@ export type SupervisorCommand =
  */
 export type PoolEvent =
   | { readonly type: 'task.submitted'; readonly taskId: string; readonly name: string; readonly priority: number; readonly queued: number }
-  | { readonly type: 'task.started'; readonly taskId: string; readonly workerId: string; readonly pid: number | undefined; readonly attempt: number }
+  | {
+      readonly type: 'task.started';
+      readonly taskId: string;
+      readonly workerId: string;
+      readonly pid: number | undefined;
+      readonly device: string;
+      readonly attempt: number;
+    }
   | {
       readonly type: 'task.succeeded';
       readonly taskId: string;
@@ -66,8 +78,17 @@ export type PoolEvent =
       readonly type: 'memory.warning';
       readonly workerId: string;
       readonly taskId: string;
-      readonly rssBytes: number;
+      readonly resource: MemoryResource;
+      readonly usedBytes: number;
       readonly limitBytes: number;
+    }
+  | {
+      readonly type: 'host.memory-pressure';
+      readonly availableBytes: number;
+      readonly reserveBytes: number;
+      /** The task ended to free memory (the most recently started one), if any was running. */
+      readonly taskId: string | undefined;
+      readonly workerId: string | undefined;
     }
   | { readonly type: 'lease.granted'; readonly leaseId: string; readonly workerId: string }
   | { readonly type: 'lease.released'; readonly leaseId: string }

@@ -1,8 +1,10 @@
 import { Deque } from './deque.js';
 import type { PoolEvent, TaskRequest } from './poolEvents.js';
 import { planRestart, type RestartPolicy } from './restartPolicy.js';
-import { TaskQueue } from './taskQueue.js';
-import type { RetryableFailure, SerializedError, TaskFailure, TaskOutcome, Termination } from './taskTypes.js';
+import { DeviceQueues } from './deviceQueues.js';
+import { ANY_DEVICE, deviceMatches } from './devices.js';
+import { IdleWorkers } from './idleWorkers.js';
+import type { MemoryResource, RetryableFailure, SerializedError, TaskFailure, TaskOutcome, Termination } from './taskTypes.js';
 import type { WorkerExit } from './workerActors.js';
 import type { WorkerCommand } from './workerMachine.js';
 
@@ -17,6 +19,9 @@ export interface LedgerSettings {
   readonly maxQueue: number;
   readonly taskTimeoutMs: number;
   readonly memoryLimitBytes: number;
+  readonly gpuMemoryLimitBytes: number;
+  /** Below this much available host memory the newest task is ended; undefined: no guard. */
+  readonly hostMemoryReserveBytes: number | undefined;
   readonly restart: RestartPolicy;
 }
 
@@ -47,12 +52,15 @@ interface RunningTask {
   readonly request: TaskRequest;
   readonly attempt: number;
   readonly slot: Slot;
+  readonly startedAt: number;
 }
 
 interface QueuedTask {
   readonly kind: 'task';
   readonly id: string;
   readonly priority: number;
+  readonly seq: number;
+  readonly selector: string;
   readonly request: TaskRequest;
   readonly attempt: number;
 }
@@ -61,6 +69,8 @@ interface QueuedLease {
   readonly kind: 'lease';
   readonly id: string;
   readonly priority: number;
+  readonly seq: number;
+  readonly selector: string;
 }
 
 type QueueItem = QueuedTask | QueuedLease;
@@ -104,15 +114,17 @@ const RETRY_CLASS: Partial<Record<Termination['reason'], RetryableFailure>> = {
  */
 export class PoolLedger {
   readonly slots: Slot[] = [];
-  readonly queue = new TaskQueue<QueueItem>();
+  readonly queue = new DeviceQueues<QueueItem>();
   readonly running = new Map<string, RunningTask>();
   readonly leases = new Map<string, Lease>();
   readonly counts: LedgerCounts = { submitted: 0, succeeded: 0, failed: 0, retried: 0, killed: 0, restarts: 0 };
   mode: LedgerMode = 'running';
   degraded: DegradedInfo | undefined;
   drainTimeoutMs = 0;
-  /** Slot indexes ready for a task (not leased), used as a stack. */
-  readonly #idle: number[] = [];
+  readonly #idle = new IdleWorkers();
+  #seq = 0;
+  /** Workers ended by the host-memory guard whose exit is not confirmed yet. */
+  readonly #evicting = new Set<string>();
 
   constructor(
     readonly settings: LedgerSettings,
@@ -139,7 +151,12 @@ export class PoolLedger {
   }
 
   get idleCount(): number {
-    return this.#idle.length;
+    return this.#idle.count;
+  }
+
+  /** The devices of the pool's slots, for a failure that names them. */
+  get devices(): string[] {
+    return [...new Set(this.slots.map((slot) => slot.device))];
   }
 
   get isDrained(): boolean {
@@ -162,16 +179,17 @@ export class PoolLedger {
   submit(request: TaskRequest, fx: LedgerEffects): void {
     this.counts.submitted += 1;
     fx.emit({ type: 'task.submitted', taskId: request.id, name: request.name, priority: request.priority, queued: this.queue.size });
-    const refusal = this.#refusal();
+    const refusal = this.#refusal() ?? this.#deviceRefusal(request.device);
     if (refusal !== undefined) return this.#fail(request.id, refusal, 1, fx);
     if (request.leaseId !== undefined) return this.#submitToLease(request, fx);
-    if (this.queue.size === 0 && this.#idle.length > 0) {
-      return this.#start(this.slots[this.#idle.pop() as number] as Slot, request, 1, fx);
-    }
+    const selector = request.device ?? ANY_DEVICE;
+    // An idle worker that can take it means no queued task could (it would have taken that one).
+    const idle = this.#idle.take(selector);
+    if (idle !== undefined) return this.#start(this.slots[idle] as Slot, request, 1, fx);
     if (this.queue.size >= this.settings.maxQueue) {
       return this.#fail(request.id, { code: 'QUEUE_FULL', queued: this.queue.size, maxQueue: this.settings.maxQueue }, 1, fx);
     }
-    this.queue.push({ kind: 'task', id: request.id, priority: request.priority, request, attempt: 1 });
+    this.queue.push({ kind: 'task', id: request.id, priority: request.priority, seq: this.#seq++, selector, request, attempt: 1 });
   }
 
   cancel(taskId: string, fx: LedgerEffects): void {
@@ -195,18 +213,18 @@ export class PoolLedger {
     }
   }
 
-  acquireLease(leaseId: string, priority: number, fx: LedgerEffects): void {
-    const refusal = this.#refusal();
+  acquireLease(leaseId: string, priority: number, device: string | undefined, fx: LedgerEffects): void {
+    const refusal = this.#refusal() ?? this.#deviceRefusal(device);
     if (refusal !== undefined) return fx.emit({ type: 'lease.failed', leaseId, failure: refusal });
     this.leases.set(leaseId, { leaseId, slot: undefined, pending: new Deque() });
-    if (this.queue.size === 0 && this.#idle.length > 0) {
-      return this.#grantLease(leaseId, this.slots[this.#idle.pop() as number] as Slot, fx);
-    }
+    const selector = device ?? ANY_DEVICE;
+    const idle = this.#idle.take(selector);
+    if (idle !== undefined) return this.#grantLease(leaseId, this.slots[idle] as Slot, fx);
     if (this.queue.size >= this.settings.maxQueue) {
       this.leases.delete(leaseId);
       return fx.emit({ type: 'lease.failed', leaseId, failure: { code: 'QUEUE_FULL', queued: this.queue.size, maxQueue: this.settings.maxQueue } });
     }
-    this.queue.push({ kind: 'lease', id: leaseId, priority });
+    this.queue.push({ kind: 'lease', id: leaseId, priority, seq: this.#seq++, selector });
   }
 
   releaseLease(leaseId: string, fx: LedgerEffects): void {
@@ -267,8 +285,37 @@ export class PoolLedger {
     this.#requeueFront(running.request, running.attempt, fx);
   }
 
-  memoryWarning(slot: Slot, taskId: string, rssBytes: number, limitBytes: number, fx: LedgerEffects): void {
-    fx.emit({ type: 'memory.warning', workerId: slot.workerId, taskId, rssBytes, limitBytes });
+  memoryWarning(slot: Slot, taskId: string, usage: { resource: MemoryResource; usedBytes: number; limitBytes: number }, fx: LedgerEffects): void {
+    fx.emit({ type: 'memory.warning', workerId: slot.workerId, taskId, resource: usage.resource, usedBytes: usage.usedBytes, limitBytes: usage.limitBytes });
+  }
+
+  /**
+   * The host-memory guard: under the reserve, end the most recently started task —
+   * a retriable one first (Ray's policy) — before the kernel's OOM killer picks a
+   * victim at random. One at a time: the next only once that worker's exit freed
+   * its memory.
+   */
+  hostMemory(availableBytes: number, totalBytes: number, fx: LedgerEffects): void {
+    const reserve = this.settings.hostMemoryReserveBytes;
+    if (reserve === undefined || availableBytes >= reserve || this.#evicting.size > 0) return;
+    let victim: RunningTask | undefined;
+    let victimRetriable = false;
+    for (const running of this.running.values()) {
+      const retriable = running.attempt <= running.request.retries && running.request.retryOn.includes('memory');
+      const newer = victim === undefined || running.startedAt >= victim.startedAt;
+      if (victim === undefined || (retriable && !victimRetriable) || (retriable === victimRetriable && newer)) {
+        victim = running;
+        victimRetriable = retriable;
+      }
+    }
+    fx.emit({ type: 'host.memory-pressure', availableBytes, reserveBytes: reserve, taskId: victim?.request.id, workerId: victim?.slot.workerId });
+    if (victim === undefined) return;
+    this.#evicting.add(victim.slot.workerId);
+    fx.send(victim.slot.actorId, {
+      type: 'task.evict',
+      taskId: victim.request.id,
+      termination: { reason: 'memory', resource: 'host', usedBytes: totalBytes - availableBytes, limitBytes: totalBytes - reserve, rssBytes: 0, samples: [] },
+    });
   }
 
   workerKilled(slot: Slot, taskId: string | undefined, termination: Termination, fx: LedgerEffects): void {
@@ -283,6 +330,7 @@ export class PoolLedger {
   }
 
   workerExited(slot: Slot, termination: Termination, exit: WorkerExit | undefined, fx: LedgerEffects): void {
+    this.#evicting.delete(slot.workerId);
     fx.emit({ type: 'worker.exited', workerId: slot.workerId, pid: slot.pid, exit });
     if (this.mode === 'degraded' || this.mode === 'stopping') return fx.send(slot.actorId, { type: 'worker.stop' });
     const delayMs = this.#planRestart(slot, termination, fx);
@@ -363,7 +411,7 @@ export class PoolLedger {
     for (const slot of this.slots) {
       if (!slot.stopped && slot.taskId === undefined && slot.leaseId === undefined) fx.send(slot.actorId, { type: 'worker.stop' });
     }
-    this.#idle.length = 0;
+    this.#idle.clear();
   }
 
   enterDraining(): void {
@@ -375,7 +423,7 @@ export class PoolLedger {
     this.#failAllWaiting({ code: 'CLOSED' }, fx);
     for (const lease of [...this.leases.values()]) this.releaseLease(lease.leaseId, fx);
     for (const slot of this.slots) if (!slot.stopped) fx.send(slot.actorId, { type: 'worker.stop' });
-    this.#idle.length = 0;
+    this.#idle.clear();
   }
 
   // ── internals ───────────────────────────────────────────────────────────────
@@ -386,13 +434,19 @@ export class PoolLedger {
     return undefined;
   }
 
+  /** A request no worker of this pool can ever serve fails at once, naming what the pool has. */
+  #deviceRefusal(selector: string | undefined): TaskFailure | undefined {
+    if (selector === undefined || this.slots.some((slot) => deviceMatches(selector, slot.device))) return undefined;
+    return { code: 'NO_MATCHING_DEVICE', requested: selector, devices: this.devices };
+  }
+
   #degradedFailure(): TaskFailure {
     return { code: 'DEGRADED', reason: this.degraded?.reason ?? 'the pool is degraded', lastError: this.degraded?.lastError };
   }
 
   #start(slot: Slot, request: TaskRequest, attempt: number, fx: LedgerEffects): void {
     slot.taskId = request.id;
-    this.running.set(request.id, { request, attempt, slot });
+    this.running.set(request.id, { request, attempt, slot, startedAt: this.now() });
     fx.send(slot.actorId, {
       type: 'task.run',
       task: {
@@ -401,10 +455,11 @@ export class PoolLedger {
         payload: request.payload,
         timeoutMs: request.timeoutMs ?? this.settings.taskTimeoutMs,
         memoryLimitBytes: request.memoryLimitBytes ?? this.settings.memoryLimitBytes,
+        gpuMemoryLimitBytes: request.gpuMemoryLimitBytes ?? this.settings.gpuMemoryLimitBytes,
         attempt,
       },
     });
-    fx.emit({ type: 'task.started', taskId: request.id, workerId: slot.workerId, pid: slot.pid, attempt });
+    fx.emit({ type: 'task.started', taskId: request.id, workerId: slot.workerId, pid: slot.pid, device: slot.device, attempt });
   }
 
   #becameIdle(slot: Slot, fx: LedgerEffects): void {
@@ -419,9 +474,9 @@ export class PoolLedger {
       return;
     }
     for (;;) {
-      const item = this.queue.shift();
+      const item = this.queue.takeFor(slot.device);
       if (item === undefined) {
-        this.#idle.push(slot.index);
+        this.#idle.add(slot.device, slot.index);
         return;
       }
       if (item.kind === 'task') return this.#start(slot, item.request, item.attempt, fx);
@@ -484,8 +539,10 @@ export class PoolLedger {
       if (lease === undefined) return this.#fail(request.id, { code: 'CLOSED' }, attempt, fx);
       return lease.pending.unshift({ request, attempt });
     }
-    this.queue.pushFront({ kind: 'task', id: request.id, priority: request.priority, request, attempt });
-    if (this.#idle.length > 0) this.#becameIdle(this.slots[this.#idle.pop() as number] as Slot, fx);
+    const selector = request.device ?? ANY_DEVICE;
+    this.queue.pushFront({ kind: 'task', id: request.id, priority: request.priority, seq: -1, selector, request, attempt });
+    const idle = this.#idle.take(selector);
+    if (idle !== undefined) this.#becameIdle(this.slots[idle] as Slot, fx);
   }
 
   #failureOf(slot: Slot, termination: Termination): TaskFailure {
@@ -493,15 +550,10 @@ export class PoolLedger {
     switch (termination.reason) {
       case 'timeout':
         return { code: 'TIMEOUT', elapsedMs: termination.elapsedMs, timeoutMs: termination.timeoutMs, ...place };
-      case 'memory':
-        return {
-          code: 'MEMORY',
-          resource: termination.resource,
-          rssBytes: termination.rssBytes,
-          limitBytes: termination.limitBytes,
-          samples: termination.samples,
-          ...place,
-        };
+      case 'memory': {
+        const { reason: _reason, ...breach } = termination;
+        return { code: 'MEMORY', ...breach, ...place };
+      }
       case 'crashed':
         return { code: 'CRASHED', exitCode: termination.exitCode, signal: termination.signal, stderrTail: termination.stderrTail, ...place };
       case 'runtime-error':
@@ -531,8 +583,7 @@ export class PoolLedger {
   }
 
   #removeIdle(slot: Slot): void {
-    const at = this.#idle.indexOf(slot.index);
-    if (at >= 0) this.#idle.splice(at, 1);
+    this.#idle.remove(slot.device, slot.index);
   }
 }
 

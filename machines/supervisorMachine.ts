@@ -1,4 +1,4 @@
-import { enqueueActions, setup, type AnyActorRef } from 'xstate';
+import { enqueueActions, fromCallback, setup, type AnyActorRef, type EventObject } from 'xstate';
 import type { PoolEvent, SupervisorCommand } from './poolEvents.js';
 import { PoolLedger, type LedgerEffects, type Slot } from './poolLedger.js';
 import type { RestartPolicy } from './restartPolicy.js';
@@ -12,6 +12,8 @@ export interface SupervisorInput {
   readonly maxQueue: number;
   readonly taskTimeoutMs: number;
   readonly restart: RestartPolicy;
+  /** Below this much available host memory the newest task is ended; undefined: no guard. */
+  readonly hostMemoryReserveBytes?: number | undefined;
   /** The pool's clock in ms; pass the simulated clock's `now` in tests. */
   readonly now: () => number;
   /** Source of jitter; pass a constant in tests. */
@@ -24,6 +26,14 @@ export interface SupervisorContext {
 }
 
 export type SupervisorEvent = SupervisorCommand | WorkerNotification;
+
+export interface HostMemoryMonitorInput {
+  readonly intervalMs: number;
+  /** No reserve: the monitor does nothing. */
+  readonly reserveBytes: number | undefined;
+}
+
+export type HostMemoryEvent = Extract<SupervisorCommand, { type: 'host.memory' }>;
 
 function workerInput(input: SupervisorInput, slot: number, device: string, parent: AnyActorRef, restartDelayMs = 0): WorkerInput {
   return { workerId: `worker-${slot}`, slot, device, settings: input.worker, parent, now: input.now, restartDelayMs };
@@ -46,7 +56,11 @@ export const supervisorMachine = setup({
     input: {} as SupervisorInput,
     emitted: {} as PoolEvent,
   },
-  actors: { worker: workerMachine },
+  actors: {
+    worker: workerMachine,
+    // Without a runtime there is no host to watch: the default does nothing.
+    hostMemoryMonitor: fromCallback<EventObject, HostMemoryMonitorInput, HostMemoryEvent>(() => () => {}),
+  },
   delays: {
     drainTimeout: ({ context }) => context.ledger.drainTimeoutMs,
   },
@@ -66,11 +80,13 @@ export const supervisorMachine = setup({
         case 'task.cancel':
           return ledger.cancel(event.taskId, fx);
         case 'lease.acquire':
-          return ledger.acquireLease(event.leaseId, event.priority, fx);
+          return ledger.acquireLease(event.leaseId, event.priority, event.device, fx);
         case 'lease.release':
           return ledger.releaseLease(event.leaseId, fx);
         case 'pool.close':
           return ledger.close(event.drainTimeoutMs, fx);
+        case 'host.memory':
+          return ledger.hostMemory(event.availableBytes, event.totalBytes, fx);
         default: {
           // The wildcard also brings any other xstate event; only worker notifications remain here.
           if (!event.type.startsWith('worker.')) return;
@@ -110,7 +126,14 @@ export const supervisorMachine = setup({
   id: 'supervisor',
   context: ({ input, spawn, self }) => {
     const ledger = new PoolLedger(
-      { maxQueue: input.maxQueue, taskTimeoutMs: input.taskTimeoutMs, memoryLimitBytes: input.worker.memoryLimitBytes, restart: input.restart },
+      {
+        maxQueue: input.maxQueue,
+        taskTimeoutMs: input.taskTimeoutMs,
+        memoryLimitBytes: input.worker.memoryLimitBytes,
+        gpuMemoryLimitBytes: input.worker.gpuMemoryLimitBytes,
+        hostMemoryReserveBytes: input.hostMemoryReserveBytes,
+        restart: input.restart,
+      },
       input.now,
       input.random,
     );
@@ -120,6 +143,11 @@ export const supervisorMachine = setup({
       ledger.addSlot(workerId, device, workerId);
     });
     return { ledger, input };
+  },
+  invoke: {
+    id: 'hostMemoryMonitor',
+    src: 'hostMemoryMonitor',
+    input: ({ context }) => ({ intervalMs: context.input.worker.memoryPollMs, reserveBytes: context.input.hostMemoryReserveBytes }),
   },
   // Every event is bookkeeping first; the states below only decide what comes next.
   on: {
@@ -172,7 +200,7 @@ function handleNotification(ledger: PoolLedger, slot: Slot, event: WorkerNotific
     case 'worker.task-rejected':
       return ledger.taskRejected(slot, event.task.id, fx);
     case 'worker.memory-warning':
-      return ledger.memoryWarning(slot, event.taskId, event.rssBytes, event.limitBytes, fx);
+      return ledger.memoryWarning(slot, event.taskId, event, fx);
     case 'worker.killed':
       return ledger.workerKilled(slot, event.taskId, event.termination, fx);
     case 'worker.exited':

@@ -45,6 +45,20 @@ export class TaskQueue<T extends QueueEntry> {
     this.#live.set(entry.id, entry);
   }
 
+  /** The entry `shift()` would return, left in place. */
+  peek(): T | undefined {
+    while (this.#priorities.length > 0) {
+      const top = this.#priorities[0] as number;
+      const deque = this.#levels.get(top) as Deque<T>;
+      const entry = deque.peek();
+      if (entry !== undefined && this.#live.get(entry.id) === entry) return entry;
+      // A removed entry at the head: drop it now, so the next peek is O(1).
+      deque.shift();
+      if (deque.length === 0) this.#dropTopLevel(top);
+    }
+    return undefined;
+  }
+
   /** Takes the oldest entry of the highest priority. */
   shift(): T | undefined {
     while (this.#priorities.length > 0) {

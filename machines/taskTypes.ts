@@ -19,6 +19,8 @@ export interface TaskAssignment {
   readonly payload: unknown;
   readonly timeoutMs: number;
   readonly memoryLimitBytes: number;
+  /** GPU memory the task's process tree may hold (Infinity: no limit). */
+  readonly gpuMemoryLimitBytes: number;
   /** 1 for the first run, 2 for the first retry, … */
   readonly attempt: number;
 }
@@ -32,18 +34,34 @@ export interface MemorySample {
   /** Milliseconds on the pool's clock. */
   readonly atMs: number;
   readonly rssBytes: number;
+  /** GPU memory held by the worker's process tree, when GPUs are sampled. */
+  readonly gpuBytes?: number | undefined;
+}
+
+/**
+ * What a memory limit measures: `rss` the resident memory of the worker's process
+ * tree, `gpu` the GPU memory it holds, `host` the host's available memory (the
+ * reserve guard), `heap` the V8 heap of a worker thread.
+ */
+export type MemoryResource = 'rss' | 'gpu' | 'host' | 'heap';
+
+/** The evidence of a memory kill. */
+export interface MemoryBreach {
+  readonly resource: MemoryResource;
+  /** What was measured of that resource (for `host`: what the host was using). */
+  readonly usedBytes: number;
+  /** The limit it crossed (for `host`: total memory less the reserve). */
+  readonly limitBytes: number;
+  /** The worker's resident memory at the time. */
+  readonly rssBytes: number;
+  /** The task's most recent samples, oldest first. */
+  readonly samples: readonly MemorySample[];
 }
 
 /** Why a worker's OS process is being (or was) ended. */
 export type Termination =
   | { readonly reason: 'timeout'; readonly elapsedMs: number; readonly timeoutMs: number }
-  | {
-      readonly reason: 'memory';
-      readonly resource: 'rss';
-      readonly rssBytes: number;
-      readonly limitBytes: number;
-      readonly samples: readonly MemorySample[];
-    }
+  | ({ readonly reason: 'memory' } & MemoryBreach)
   | { readonly reason: 'cancelled' }
   | {
       readonly reason: 'crashed';
@@ -68,13 +86,7 @@ export interface WorkerPlace {
 /** Why a task failed: a stable code and its evidence. */
 export type TaskFailure =
   | ({ readonly code: 'TIMEOUT'; readonly elapsedMs: number; readonly timeoutMs: number } & WorkerPlace)
-  | ({
-      readonly code: 'MEMORY';
-      readonly resource: 'rss';
-      readonly rssBytes: number;
-      readonly limitBytes: number;
-      readonly samples: readonly MemorySample[];
-    } & WorkerPlace)
+  | ({ readonly code: 'MEMORY' } & MemoryBreach & WorkerPlace)
   | ({
       readonly code: 'CRASHED';
       readonly exitCode: number | null;
@@ -88,7 +100,8 @@ export type TaskFailure =
   | { readonly code: 'QUEUE_FULL'; readonly queued: number; readonly maxQueue: number }
   | { readonly code: 'CLOSED' }
   | { readonly code: 'DEGRADED'; readonly reason: string; readonly lastError?: SerializedError | undefined }
-  | { readonly code: 'LEASE_LOST'; readonly leaseId: string; readonly workerId: string };
+  | { readonly code: 'LEASE_LOST'; readonly leaseId: string; readonly workerId: string }
+  | { readonly code: 'NO_MATCHING_DEVICE'; readonly requested: string; readonly devices: readonly string[] };
 
 export type TaskFailureCode = TaskFailure['code'];
 

@@ -41,13 +41,20 @@ export type WorkerConnectionEvent =
 
 export interface MemoryPollerInput {
   readonly worker: StartedWorker;
+  readonly device: string;
   readonly intervalMs: number;
   readonly fastIntervalMs: number;
 }
 
 export type MemoryPollerCommand = { readonly type: 'poll.fast' } | { readonly type: 'poll.normal' };
 
-export type MemoryPollerEvent = { readonly type: 'memory.sample'; readonly rssBytes: number; readonly atMs: number };
+export type MemoryPollerEvent = {
+  readonly type: 'memory.sample';
+  readonly rssBytes: number;
+  /** Present when the runtime samples GPUs and the worker runs on one. */
+  readonly gpuBytes?: number | undefined;
+  readonly atMs: number;
+};
 
 export interface TerminateWorkerInput {
   /** Undefined when the start failed and the runtime already cleaned up. */

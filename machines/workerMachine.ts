@@ -7,12 +7,14 @@ import {
   type WorkerExit,
 } from './workerActors.js';
 import { toSerializedError } from './serializedError.js';
-import type { MemorySample, TaskAssignment, TaskOutcome, Termination } from './taskTypes.js';
+import type { MemoryResource, MemorySample, TaskAssignment, TaskOutcome, Termination } from './taskTypes.js';
 
 /** Per-slot settings, fixed for the life of the pool. */
 export interface WorkerSettings {
   /** Limit while idle, and the default for tasks that do not set their own. */
   readonly memoryLimitBytes: number;
+  /** GPU memory limit, likewise (Infinity: none). */
+  readonly gpuMemoryLimitBytes: number;
   /** Above `limit × softMemoryRatio` a running task is `monitoring`: sampled faster, warned about. */
   readonly softMemoryRatio: number;
   readonly memoryPollMs: number;
@@ -44,6 +46,7 @@ export interface WorkerContext extends WorkerInput {
   readonly worker: StartedWorker | undefined;
   readonly task: RunningTask | undefined;
   readonly rssBytes: number;
+  readonly gpuBytes: number | undefined;
   /** The most recent samples, oldest first: the evidence a memory kill carries. */
   readonly samples: readonly MemorySample[];
   readonly restartDelayMs: number;
@@ -57,6 +60,8 @@ export interface WorkerContext extends WorkerInput {
 export type WorkerCommand =
   | { readonly type: 'task.run'; readonly task: TaskAssignment }
   | { readonly type: 'task.cancel'; readonly taskId: string }
+  /** The supervisor ends this task for a reason of its own (the host-memory guard). */
+  | { readonly type: 'task.evict'; readonly taskId: string; readonly termination: Termination }
   | { readonly type: 'worker.restart'; readonly delayMs: number }
   | { readonly type: 'worker.stop' };
 
@@ -77,7 +82,8 @@ export type WorkerNotification =
       readonly type: 'worker.memory-warning';
       readonly workerId: string;
       readonly taskId: string;
-      readonly rssBytes: number;
+      readonly resource: MemoryResource;
+      readonly usedBytes: number;
       readonly limitBytes: number;
     }
   | {
@@ -100,14 +106,28 @@ export const MEMORY_EVIDENCE_SAMPLES = 20;
 
 type SampleEvent = MemoryPollerEvent;
 
-function taskLimit(context: WorkerContext): number {
-  return context.task?.memoryLimitBytes ?? context.settings.memoryLimitBytes;
+interface Usage {
+  readonly resource: MemoryResource;
+  readonly usedBytes: number;
+  readonly limitBytes: number;
 }
 
-function withSample(context: WorkerContext, event: SampleEvent): Pick<WorkerContext, 'rssBytes' | 'samples'> {
+/** The resource closest to its limit, as a fraction of it: what the thresholds are checked against. */
+function worstUsage(context: WorkerContext, event: SampleEvent): Usage {
+  const rss: Usage = { resource: 'rss', usedBytes: event.rssBytes, limitBytes: context.task?.memoryLimitBytes ?? context.settings.memoryLimitBytes };
+  if (event.gpuBytes === undefined) return rss;
+  const gpu: Usage = {
+    resource: 'gpu',
+    usedBytes: event.gpuBytes,
+    limitBytes: context.task?.gpuMemoryLimitBytes ?? context.settings.gpuMemoryLimitBytes,
+  };
+  return gpu.usedBytes / gpu.limitBytes > rss.usedBytes / rss.limitBytes ? gpu : rss;
+}
+
+function withSample(context: WorkerContext, event: SampleEvent): Pick<WorkerContext, 'rssBytes' | 'gpuBytes' | 'samples'> {
   const samples = context.samples.length < MEMORY_EVIDENCE_SAMPLES ? context.samples.slice() : context.samples.slice(1);
-  samples.push({ atMs: event.atMs, rssBytes: event.rssBytes });
-  return { rssBytes: event.rssBytes, samples };
+  samples.push(event.gpuBytes === undefined ? { atMs: event.atMs, rssBytes: event.rssBytes } : { atMs: event.atMs, rssBytes: event.rssBytes, gpuBytes: event.gpuBytes });
+  return { rssBytes: event.rssBytes, gpuBytes: event.gpuBytes, samples };
 }
 
 /**
@@ -134,25 +154,28 @@ export const workerMachine = setup({
     hasNoRestartDelay: ({ context }) => context.restartDelayMs <= 0,
     isStopRequested: ({ context }) => context.stopRequested,
     isCurrentTask: ({ context, event }) =>
-      (event.type === 'process.result' || event.type === 'task.cancel') && event.taskId === context.task?.id,
-    isOverHardLimit: ({ context, event }) => event.type === 'memory.sample' && event.rssBytes > taskLimit(context),
-    isOverSoftLimit: ({ context, event }) =>
-      event.type === 'memory.sample' && event.rssBytes > taskLimit(context) * context.settings.softMemoryRatio,
+      (event.type === 'process.result' || event.type === 'task.cancel' || event.type === 'task.evict') &&
+      event.taskId === context.task?.id,
+    isOverHardLimit: ({ context, event }) => {
+      if (event.type !== 'memory.sample') return false;
+      const usage = worstUsage(context, event);
+      return usage.usedBytes > usage.limitBytes;
+    },
+    isOverSoftLimit: ({ context, event }) => {
+      if (event.type !== 'memory.sample') return false;
+      const usage = worstUsage(context, event);
+      return usage.usedBytes > usage.limitBytes * context.settings.softMemoryRatio;
+    },
   },
   actions: {
     recordSample: assign(({ context, event }) => (event.type === 'memory.sample' ? withSample(context, event) : {})),
     terminateForMemory: assign(({ context, event }) => {
       if (event.type !== 'memory.sample') return {};
       const recorded = withSample(context, event);
+      const usage = worstUsage(context, event);
       return {
         ...recorded,
-        termination: {
-          reason: 'memory',
-          resource: 'rss',
-          rssBytes: event.rssBytes,
-          limitBytes: taskLimit(context),
-          samples: recorded.samples,
-        } satisfies Termination,
+        termination: { reason: 'memory', ...usage, rssBytes: event.rssBytes, samples: recorded.samples } satisfies Termination,
       };
     }),
     terminateForTimeout: assign({
@@ -215,6 +238,7 @@ export const workerMachine = setup({
     worker: undefined,
     task: undefined,
     rssBytes: 0,
+    gpuBytes: undefined,
     samples: [],
     restartDelayMs: input.restartDelayMs ?? 0,
     termination: undefined,
@@ -241,6 +265,7 @@ export const workerMachine = setup({
             termination: undefined,
             lastExit: undefined,
             rssBytes: 0,
+            gpuBytes: undefined,
             samples: [],
           }),
           invoke: {
@@ -279,6 +304,7 @@ export const workerMachine = setup({
           src: 'memoryPoller',
           input: ({ context }) => ({
             worker: context.worker as StartedWorker,
+            device: context.device,
             intervalMs: context.settings.memoryPollMs,
             fastIntervalMs: context.settings.fastMemoryPollMs,
           }),
@@ -335,6 +361,17 @@ export const workerMachine = setup({
               target: '#worker.killed',
               actions: assign({ termination: { reason: 'cancelled' } }),
             },
+            'task.evict': {
+              guard: 'isCurrentTask',
+              target: '#worker.killed',
+              // The supervisor knows why; the worker adds what it measured.
+              actions: assign({
+                termination: ({ context, event }): Termination =>
+                  event.termination.reason === 'memory'
+                    ? { ...event.termination, rssBytes: context.rssBytes, samples: context.samples }
+                    : event.termination,
+              }),
+            },
             'worker.stop': {
               target: '#worker.killed',
               actions: assign({ termination: { reason: 'stopped' }, stopRequested: true }),
@@ -356,13 +393,13 @@ export const workerMachine = setup({
                 sendTo('memoryPoller', { type: 'poll.fast' }),
                 sendTo(
                   ({ context }) => context.parent,
-                  ({ context }): WorkerNotification => ({
-                    type: 'worker.memory-warning',
-                    workerId: context.workerId,
-                    taskId: context.task?.id ?? '',
-                    rssBytes: context.rssBytes,
-                    limitBytes: taskLimit(context),
-                  }),
+                  ({ context, event }): WorkerNotification => {
+                    const usage =
+                      event.type === 'memory.sample'
+                        ? worstUsage(context, event)
+                        : { resource: 'rss' as const, usedBytes: context.rssBytes, limitBytes: context.settings.memoryLimitBytes };
+                    return { type: 'worker.memory-warning', workerId: context.workerId, taskId: context.task?.id ?? '', ...usage };
+                  },
                 ),
               ],
               on: {

@@ -24,7 +24,11 @@ const restartSchema = z
   })
   .refine((r) => r.maxBackoffMs >= r.backoffMs, { error: 'expected maxBackoffMs >= backoffMs', path: ['maxBackoffMs'] });
 
-const DEVICE = /^cpu$/;
+/** A worker's device. */
+const DEVICE = /^(cpu|cuda:\d+)$/;
+/** What a task may ask for: a device, or `cuda` for any GPU. */
+const DEVICE_SELECTOR = /^(cpu|cuda|cuda:\d+)$/;
+const device = z.string({ error: "expected 'cpu' or 'cuda:N'" }).regex(DEVICE, { error: "expected 'cpu' or 'cuda:N' (e.g. 'cuda:0')" });
 
 export const poolOptionsSchema = z.strictObject({
   /** The module whose named async exports are the tasks. */
@@ -32,12 +36,27 @@ export const poolOptionsSchema = z.strictObject({
   maxWorkers: int(1, 'an integer from 1 to 1024', 1024).optional(),
   taskTimeoutMs: int(1, `an integer from 1 to ${MAX_TIMER_MS} (ms)`).default(300_000),
   memoryLimitMb: positiveMb.default(2048),
+  /** GPU memory per worker on a `cuda:*` device, measured with nvidia-smi; no limit when unset. */
+  gpuMemoryLimitMb: positiveMb.optional(),
+  /** Below this much available host memory, the most recently started task is killed (no guard when unset). */
+  hostMemoryReserveMb: positiveMb.optional(),
+  /**
+   * Check `cuda:N` devices against the GPUs nvidia-smi lists, at start-up. Turn off
+   * only where discovery is impossible; GPU memory limits are then reported as
+   * unenforceable when nvidia-smi cannot be run.
+   */
+  gpuDiscovery: z.boolean({ error: 'expected true or false' }).default(true),
+  /** Worker i runs on devices[i % devices.length]. */
   devices: z
-    .array(z.string().regex(DEVICE, { error: "expected 'cpu' (the only device this version drives)" }), {
-      error: "expected an array of devices such as ['cpu']",
-    })
+    .array(device, { error: "expected an array of devices such as ['cpu', 'cuda:0']" })
     .min(1, { error: 'expected at least one device' })
     .default(['cpu']),
+  /** An explicit device per worker, instead of cycling through `devices`; its length is the number of workers. */
+  workerDevices: z
+    .array(device, { error: "expected an array with one device per worker, such as ['cpu', 'cuda:0', 'cuda:0']" })
+    .min(1, { error: 'expected at least one worker' })
+    .max(1024, { error: 'expected at most 1024 workers' })
+    .optional(),
   maxQueue: int(0, 'an integer >= 0', Number.MAX_SAFE_INTEGER).default(10_000),
   memoryPollMs: int(5, 'an integer from 5 to 60000 (ms)', 60_000).default(100),
   softMemoryRatio: z
@@ -64,14 +83,20 @@ export const poolOptionsSchema = z.strictObject({
 });
 
 export type PoolOptions = z.input<typeof poolOptionsSchema>;
-export type ResolvedPoolOptions = z.output<typeof poolOptionsSchema> & { maxWorkers: number };
+export type ResolvedPoolOptions = z.output<typeof poolOptionsSchema> & { maxWorkers: number; workerDevices: string[] };
 
 const RETRYABLE = ['crash', 'memory', 'timeout'] as const;
 
 export const runOptionsSchema = z.strictObject({
   timeoutMs: int(1, `an integer from 1 to ${MAX_TIMER_MS} (ms)`).optional(),
   memoryLimitMb: positiveMb.optional(),
+  gpuMemoryLimitMb: positiveMb.optional(),
   priority: int(-1_000_000, 'an integer from -1000000 to 1000000', 1_000_000).optional(),
+  /** `cpu`, `cuda` (any GPU) or `cuda:N`; any worker when unset. */
+  device: z
+    .string({ error: "expected 'cpu', 'cuda' or 'cuda:N'" })
+    .regex(DEVICE_SELECTOR, { error: "expected 'cpu', 'cuda' or 'cuda:N'" })
+    .optional(),
   signal: z.instanceof(AbortSignal, { error: 'expected an AbortSignal' }).optional(),
   retries: int(0, 'an integer from 0 to 100', 100).optional(),
   retryOn: z
@@ -81,7 +106,7 @@ export const runOptionsSchema = z.strictObject({
 
 export type RunOptions = z.input<typeof runOptionsSchema>;
 
-export const acquireOptionsSchema = runOptionsSchema.pick({ priority: true, signal: true });
+export const acquireOptionsSchema = runOptionsSchema.pick({ priority: true, signal: true, device: true });
 export type AcquireOptions = z.input<typeof acquireOptionsSchema>;
 
 export const closeOptionsSchema = z.strictObject({
@@ -139,5 +164,19 @@ export function resolvePoolOptions(input: PoolOptions): ResolvedPoolOptions {
     throw new ConfigError([{ field: '(options)', message: `expected an options object, got ${describe(input)}`, received: input }]);
   }
   const parsed = parseOptions(poolOptionsSchema, input);
-  return { ...parsed, maxWorkers: parsed.maxWorkers ?? availableParallelism() };
+  if (parsed.workerDevices !== undefined) {
+    if (parsed.maxWorkers !== undefined && parsed.maxWorkers !== parsed.workerDevices.length) {
+      throw new ConfigError([
+        {
+          field: 'maxWorkers',
+          message: `expected ${parsed.workerDevices.length} (one worker per entry of workerDevices), got ${parsed.maxWorkers}`,
+          received: parsed.maxWorkers,
+        },
+      ]);
+    }
+    return { ...parsed, maxWorkers: parsed.workerDevices.length, workerDevices: parsed.workerDevices };
+  }
+  const maxWorkers = parsed.maxWorkers ?? availableParallelism();
+  const workerDevices = Array.from({ length: maxWorkers }, (_, i) => parsed.devices[i % parsed.devices.length] as string);
+  return { ...parsed, maxWorkers, workerDevices };
 }

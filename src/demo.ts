@@ -31,7 +31,7 @@ function explain(error: unknown): string {
     case 'ERR_WORKER_TIMEOUT':
       return `killed at its ${String(e.timeoutMs)} ms deadline (pid ${String(e.pid)})`;
     case 'ERR_WORKER_MEMORY':
-      return `killed at ${mib(e.rssBytes as number)} RSS, limit ${mib(e.limitBytes as number)} (pid ${String(e.pid)}, ${(e.samples as unknown[]).length} samples)`;
+      return `killed at ${mib(e.usedBytes as number)} ${String(e.resource).toUpperCase()}, limit ${mib(e.limitBytes as number)} (pid ${String(e.pid)}, ${(e.samples as unknown[]).length} samples)`;
     case 'ERR_WORKER_CRASHED':
       return `worker died: exit code ${String(e.exitCode)}, signal ${String(e.signal)} (pid ${String(e.pid)})`;
     case 'ERR_TASK_FAILED':
@@ -84,7 +84,7 @@ for (const event of audit) {
   } else if (event.type === 'worker.restarted') {
     console.log(`${t}  ${event.workerId} ready again as pid ${String(event.pid)} (generation ${event.generation})`);
   } else if (event.type === 'memory.warning') {
-    console.log(`${t}  ${event.workerId} over the soft threshold: ${mib(event.rssBytes)} of ${mib(event.limitBytes)}, sampling faster`);
+    console.log(`${t}  ${event.workerId} over the soft threshold: ${mib(event.usedBytes)} of ${mib(event.limitBytes)} ${event.resource.toUpperCase()}, sampling faster`);
   }
 }
 

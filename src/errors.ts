@@ -1,4 +1,4 @@
-import type { MemorySample, SerializedError } from '../machines/taskTypes.js';
+import type { MemoryBreach, MemoryResource, MemorySample, SerializedError } from '../machines/taskTypes.js';
 
 /**
  * Every error poolvisor gives a caller: a stable `code` to branch on and the evidence
@@ -43,30 +43,40 @@ export class WorkerTimeoutError extends PoolError {
   }
 }
 
-/** The worker's memory went over the task's limit; the worker was killed and replaced. */
+/**
+ * A memory limit was breached and the worker was killed at once: the resident
+ * memory of its process tree (`rss`), the GPU memory it held (`gpu`), the V8 heap of
+ * a worker thread (`heap`), or the host ran under its reserve and this was the most
+ * recently started task (`host`).
+ */
 export class WorkerMemoryError extends PoolError {
   readonly taskId: string;
   readonly workerId: string;
   readonly pid: number | undefined;
   readonly device: string;
-  /** What was measured: `rss` is the resident memory of the worker's whole process tree. */
-  readonly resource: 'rss';
-  readonly rssBytes: number;
+  readonly resource: MemoryResource;
+  /** What was measured of `resource` (for `host`: what the host was using). */
+  readonly usedBytes: number;
+  /** The limit it crossed (for `host`: total memory less the reserve). */
   readonly limitBytes: number;
-  /** The most recent samples before the kill, oldest first. */
+  /** The worker's resident memory at the time. */
+  readonly rssBytes: number;
+  /** The task's most recent samples before the kill, oldest first. */
   readonly samples: readonly MemorySample[];
 
-  constructor(evidence: WorkerEvidence & { resource: 'rss'; rssBytes: number; limitBytes: number; samples: readonly MemorySample[] }) {
+  constructor(evidence: WorkerEvidence & MemoryBreach) {
     const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
-    super(
-      'ERR_WORKER_MEMORY',
-      `task ${evidence.taskId} used ${mib(evidence.rssBytes)} ${evidence.resource.toUpperCase()} on ${evidence.workerId} (pid ${String(evidence.pid)}), over its ${mib(evidence.limitBytes)} limit; the worker was killed`,
-    );
+    const what =
+      evidence.resource === 'host'
+        ? `the host was using ${mib(evidence.usedBytes)}, over the ${mib(evidence.limitBytes)} its memory reserve allows, and task ${evidence.taskId} was the most recently started`
+        : `task ${evidence.taskId} used ${mib(evidence.usedBytes)} of ${evidence.resource === 'gpu' ? `GPU memory on ${evidence.device}` : evidence.resource === 'heap' ? 'V8 heap' : 'RSS'}, over its ${mib(evidence.limitBytes)} limit`;
+    super('ERR_WORKER_MEMORY', `${what}; worker ${evidence.workerId} (pid ${String(evidence.pid)}) was killed`);
     this.name = 'WorkerMemoryError';
     ({ taskId: this.taskId, workerId: this.workerId, pid: this.pid, device: this.device } = evidence);
     this.resource = evidence.resource;
-    this.rssBytes = evidence.rssBytes;
+    this.usedBytes = evidence.usedBytes;
     this.limitBytes = evidence.limitBytes;
+    this.rssBytes = evidence.rssBytes;
     this.samples = evidence.samples;
   }
 }
@@ -173,6 +183,19 @@ export class LeaseLostError extends PoolError {
     this.name = 'LeaseLostError';
     this.leaseId = evidence.leaseId;
     this.workerId = evidence.workerId;
+  }
+}
+
+/** The task (or lease) asked for a device no worker of this pool runs on. */
+export class NoMatchingDeviceError extends PoolError {
+  readonly requested: string;
+  readonly devices: readonly string[];
+
+  constructor(evidence: { requested: string; devices: readonly string[] }) {
+    super('ERR_NO_MATCHING_DEVICE', `no worker runs on a device matching "${evidence.requested}"; this pool has: ${evidence.devices.join(', ')}`);
+    this.name = 'NoMatchingDeviceError';
+    this.requested = evidence.requested;
+    this.devices = evidence.devices;
   }
 }
 

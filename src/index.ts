@@ -15,6 +15,7 @@ export {
   PoolClosedError,
   PoolDegradedError,
   LeaseLostError,
+  NoMatchingDeviceError,
   ConfigError,
 } from './errors.js';
 export type { ConfigIssue, WorkerEvidence } from './errors.js';

@@ -22,6 +22,7 @@ import {
 import {
   ConfigError,
   LeaseLostError,
+  NoMatchingDeviceError,
   PoolClosedError,
   PoolDegradedError,
   PoolError,
@@ -32,6 +33,7 @@ import {
   WorkerMemoryError,
   WorkerTimeoutError,
 } from './errors.js';
+import { prepareGpuSupport, type GpuStatus } from './gpuSupport.js';
 import { createProcessRuntime } from './runtime/processRuntime.js';
 
 const MiB = 1024 * 1024;
@@ -51,6 +53,8 @@ export interface WorkerStatus {
   readonly device: string;
   /** Last sampled resident memory of the worker's process tree. */
   readonly rssBytes: number;
+  /** Last sampled GPU memory of the worker's process tree (GPU workers, when sampled). */
+  readonly gpuBytes: number | undefined;
   readonly taskId: string | undefined;
   readonly leaseId: string | undefined;
   /** How many times this slot's worker has been replaced. */
@@ -67,6 +71,7 @@ export interface PoolStatus {
   readonly running: number;
   readonly workers: readonly WorkerStatus[];
   readonly counts: Readonly<LedgerCounts>;
+  readonly gpu: GpuStatus;
 }
 
 interface PendingTask {
@@ -127,12 +132,14 @@ export class Pool {
   #fatal: unknown;
 
   readonly #disposeRuntime: () => Promise<void>;
+  readonly #gpuStatus: () => GpuStatus;
 
   /** @internal use {@link createPool} */
-  constructor(actor: SupervisorActor, options: ResolvedPoolOptions, disposeRuntime: () => Promise<void>) {
+  constructor(actor: SupervisorActor, options: ResolvedPoolOptions, disposeRuntime: () => Promise<void>, gpuStatus: () => GpuStatus) {
     this.actor = actor;
     this.options = options;
     this.#disposeRuntime = disposeRuntime;
+    this.#gpuStatus = gpuStatus;
     actor.on('*', (event) => this.#onEvent(event as PoolEvent));
     actor.subscribe({
       error: (error) => {
@@ -191,7 +198,7 @@ export class Pool {
         : undefined;
       if (signal && onAbort) signal.addEventListener('abort', onAbort, { once: true });
       this.#leaseWaiters.set(leaseId, { resolve, reject, signal, onAbort });
-      this.actor.send({ type: 'lease.acquire', leaseId, priority: opts.priority ?? 0 });
+      this.actor.send({ type: 'lease.acquire', leaseId, priority: opts.priority ?? 0, device: opts.device });
     });
   }
 
@@ -210,6 +217,7 @@ export class Pool {
         pid: slot.stopped ? undefined : slot.pid,
         device: slot.device,
         rssBytes: worker?.context.rssBytes ?? 0,
+        gpuBytes: worker?.context.gpuBytes,
         taskId: slot.taskId,
         leaseId: slot.leaseId,
         restarts: slot.restarts,
@@ -224,6 +232,7 @@ export class Pool {
       running: ledger.running.size,
       workers,
       counts: { ...ledger.counts },
+      gpu: this.#gpuStatus(),
     };
   }
 
@@ -308,9 +317,11 @@ export class Pool {
       priority: opts?.priority ?? 0,
       timeoutMs: opts?.timeoutMs,
       memoryLimitBytes: opts?.memoryLimitMb === undefined ? undefined : Math.round(opts.memoryLimitMb * MiB),
+      gpuMemoryLimitBytes: opts?.gpuMemoryLimitMb === undefined ? undefined : Math.round(opts.gpuMemoryLimitMb * MiB),
       retries: opts?.retries ?? 0,
       retryOn: opts?.retryOn ?? ['crash', 'memory'],
       leaseId,
+      device: opts?.device,
     };
     return new Promise((resolve, reject) => {
       const onAbort = signal ? () => this.actor.send({ type: 'task.cancel', taskId: id }) : undefined;
@@ -413,6 +424,8 @@ function failureToError(taskId: string, failure: TaskFailure, signal: AbortSigna
       return new PoolDegradedError(failure);
     case 'LEASE_LOST':
       return new LeaseLostError(failure);
+    case 'NO_MATCHING_DEVICE':
+      return new NoMatchingDeviceError(failure);
   }
 }
 
@@ -433,20 +446,25 @@ function failureToError(taskId: string, failure: TaskFailure, signal: AbortSigna
 export async function createPool(options: PoolOptions): Promise<Pool> {
   const config = resolvePoolOptions(options);
   const taskModule = resolveTaskModule(config.task);
+  const gpu = await prepareGpuSupport(config);
   const runtime = createProcessRuntime({
+    gpuSampler: gpu.sampler,
     taskModule,
     execArgv: config.execArgv,
     env: config.env,
     spareWorkers: config.spareWorkers,
     startTimeoutMs: config.startTimeoutMs,
   });
-  const machine = supervisorMachine.provide({ actors: { worker: workerMachine.provide({ actors: runtime.actors }) } });
-  const devices = Array.from({ length: config.maxWorkers }, (_, i) => config.devices[i % config.devices.length] as string);
+  const machine = supervisorMachine.provide({
+    actors: { worker: workerMachine.provide({ actors: runtime.actors }), ...runtime.supervisorActors },
+  });
+  const devices = config.workerDevices;
   const actor = createActor(machine, {
     input: {
       devices,
       worker: {
         memoryLimitBytes: Math.round(config.memoryLimitMb * MiB),
+        gpuMemoryLimitBytes: config.gpuMemoryLimitMb === undefined ? Number.POSITIVE_INFINITY : Math.round(config.gpuMemoryLimitMb * MiB),
         softMemoryRatio: config.softMemoryRatio,
         memoryPollMs: config.memoryPollMs,
         // Above the soft threshold a task is sampled four times as often (at least every 5 ms).
@@ -456,13 +474,22 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
       },
       maxQueue: config.maxQueue,
       taskTimeoutMs: config.taskTimeoutMs,
+      hostMemoryReserveBytes: config.hostMemoryReserveMb === undefined ? undefined : Math.round(config.hostMemoryReserveMb * MiB),
       restart: { ...config.restart, jitterRatio: 0.2 },
       now: Date.now,
       random: Math.random,
     },
     ...(config.inspect ? { inspect: config.inspect } : {}),
   });
-  const pool = new Pool(actor, config, runtime.dispose);
+  const pool = new Pool(
+    actor,
+    config,
+    async () => {
+      gpu.sampler?.stop();
+      await runtime.dispose();
+    },
+    gpu.status,
+  );
   const ready = new Promise<void>((resolve) => {
     const started = new Set<string>();
     const unsubscribe = pool.on('event', (event) => {

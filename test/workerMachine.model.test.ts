@@ -32,6 +32,7 @@ function candidateEvents(): WorkerEvent[] {
     { type: 'xstate.error.actor.*', error: new Error('poller failed') },
     { type: 'task.run', task: RUNNING_TASK },
     { type: 'task.cancel', taskId: 't1' },
+    { type: 'task.evict', taskId: 't1', termination: { reason: 'memory', resource: 'host', usedBytes: 9, limitBytes: 8, rssBytes: 0, samples: [] } },
     { type: 'process.result', taskId: 't1', outcome: { ok: true, value: 1 } },
     { type: 'process.exited', exitCode: 1, signal: null },
     { type: 'memory.sample', rssBytes: 10 * MiB, atMs: 0 },

@@ -55,7 +55,7 @@ describe('workerMachine', () => {
     runtime.sample('worker-0', 50 * MiB);
     expect(state(actor)).toBe('busy');
     runtime.sample('worker-0', 81 * MiB);
-    expect(events.at(-1)).toMatchObject({ type: 'worker.memory-warning', taskId: 't1', rssBytes: 81 * MiB, limitBytes: 100 * MiB });
+    expect(events.at(-1)).toMatchObject({ type: 'worker.memory-warning', taskId: 't1', resource: 'rss', usedBytes: 81 * MiB, limitBytes: 100 * MiB });
     runtime.sample('worker-0', 95 * MiB);
     expect(state(actor)).toBe('monitoring');
     runtime.sample('worker-0', 101 * MiB);

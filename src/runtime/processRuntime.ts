@@ -1,4 +1,5 @@
-import { fromCallback, fromPromise } from 'xstate';
+import { fromCallback, fromPromise, type EventObject } from 'xstate';
+import type { HostMemoryEvent, HostMemoryMonitorInput } from '../../machines/supervisorMachine.js';
 import type {
   MemoryPollerCommand,
   MemoryPollerEvent,
@@ -11,6 +12,8 @@ import type {
   WorkerConnectionInput,
   WorkerExit,
 } from '../../machines/workerActors.js';
+import type { GpuMemorySampler } from './gpu.js';
+import { readHostMemory } from './hostMemory.js';
 import { ProcessWorker } from './processWorker.js';
 import { sampleWorkerMemory, type ProcessTreeSampler } from './processTreeMemory.js';
 import { SpareWorkers } from './spareWorkers.js';
@@ -27,6 +30,8 @@ export interface ProcessRuntimeOptions {
   readonly spareWorkers: number;
   /** How long a spare may take to start. */
   readonly startTimeoutMs: number;
+  /** Set when GPU memory is sampled: workers on `cuda:*` then report it. */
+  readonly gpuSampler?: GpuMemorySampler | undefined;
 }
 
 const asProcess = (worker: StartedWorker): ProcessWorker => worker.handle as ProcessWorker;
@@ -83,12 +88,26 @@ export function createProcessRuntime(options: ProcessRuntimeOptions) {
         inFlight = false;
         if (!stopped && rssBytes !== undefined) sendBack({ type: 'memory.sample', rssBytes, atMs: now() });
       };
+      const gpu = input.device.startsWith('cuda:') ? options.gpuSampler : undefined;
+      const deliverTree = (rssBytes: number | undefined, pids: number[]) => {
+        inFlight = false;
+        if (stopped || rssBytes === undefined) return;
+        const table = gpu?.latest;
+        if (table === undefined) return deliver(rssBytes);
+        let gpuBytes = 0;
+        for (const p of pids) gpuBytes += table.get(p) ?? 0;
+        sendBack({ type: 'memory.sample', rssBytes, gpuBytes, atMs: now() });
+      };
       const tick = () => {
         if (inFlight) return; // an async sampler that is slower than the interval skips a beat
-        const result = sample(pid);
-        if (typeof result === 'number' || result === undefined) return deliver(result);
+        const pids: number[] = [];
+        const result = sample(pid, gpu ? pids : undefined);
+        if (typeof result === 'number' || result === undefined) return deliverTree(result, pids);
         inFlight = true;
-        void result.then(deliver, () => deliver(undefined));
+        void result.then(
+          (rss) => deliverTree(rss, pids),
+          () => deliver(undefined),
+        );
       };
       let timer = setInterval(tick, input.intervalMs);
       timer.unref();
@@ -110,8 +129,33 @@ export function createProcessRuntime(options: ProcessRuntimeOptions) {
     }),
   };
 
+  const supervisorActors = {
+    hostMemoryMonitor: fromCallback<EventObject, HostMemoryMonitorInput, HostMemoryEvent>(({ input, sendBack }) => {
+      if (input.reserveBytes === undefined) return () => {};
+      let stopped = false;
+      const deliver = (memory: { availableBytes: number; totalBytes: number }) => {
+        if (!stopped) sendBack({ type: 'host.memory', ...memory });
+      };
+      const timer = setInterval(() => {
+        try {
+          const memory = readHostMemory();
+          if ('then' in memory) void memory.then(deliver, () => {});
+          else deliver(memory);
+        } catch {
+          // /proc/meminfo unreadable this once: the next poll tries again.
+        }
+      }, input.intervalMs);
+      timer.unref();
+      return () => {
+        stopped = true;
+        clearInterval(timer);
+      };
+    }),
+  };
+
   return {
     actors,
+    supervisorActors,
     /** Starts the spares (after the first workers, so they do not slow the pool's start). */
     prepareSpares: (devices: readonly string[]) => new Set(devices).forEach((device) => spares.fill(device)),
     dispose: () => spares.dispose(),

@@ -7,7 +7,7 @@ import pidusage from 'pidusage';
  * per sample (`statm` and the main thread's `children`), measured far cheaper than
  * pidusage or async reads at 10 Hz. Elsewhere it asks pidusage for the process alone.
  */
-export type ProcessTreeSampler = (pid: number) => number | undefined | Promise<number | undefined>;
+export type ProcessTreeSampler = (pid: number, pids?: number[]) => number | undefined | Promise<number | undefined>;
 
 const LINUX = process.platform === 'linux';
 /** A fork bomb must not turn the sampler into one: at most this many processes per tree. */
@@ -57,10 +57,11 @@ function childrenOf(pid: number): string {
  * process's main thread, which is where Node's child_process spawns them; a child
  * started from a worker_thread is not seen (documented in docs/architecture.md).
  */
-export function sampleProcessTreeRss(pid: number): number | undefined {
+export function sampleProcessTreeRss(pid: number, pids?: number[]): number | undefined {
   pageSize ??= detectPageSize();
   const root = residentBytes(pid);
   if (root === undefined) return undefined;
+  pids?.push(pid);
   let total = root;
   const pending = [pid];
   let seen = 1;
@@ -73,6 +74,7 @@ export function sampleProcessTreeRss(pid: number): number | undefined {
       const bytes = residentBytes(child);
       if (bytes === undefined) continue;
       total += bytes;
+      pids?.push(child);
       pending.push(child);
       seen += 1;
     }
@@ -80,7 +82,8 @@ export function sampleProcessTreeRss(pid: number): number | undefined {
   return total;
 }
 
-async function samplePidusage(pid: number): Promise<number | undefined> {
+async function samplePidusage(pid: number, pids?: number[]): Promise<number | undefined> {
+  pids?.push(pid);
   try {
     return (await pidusage(pid)).memory;
   } catch {

@@ -92,6 +92,8 @@ export class ProcessWorker {
             [WORKER_ENV.taskModule]: options.taskModule,
             [WORKER_ENV.workerId]: options.workerId,
             [WORKER_ENV.device]: options.device,
+            // A cpu worker sees no GPU, so a CPU task cannot grab one by accident; cuda:N sees GPU N only.
+            CUDA_VISIBLE_DEVICES: options.device.startsWith('cuda:') ? options.device.slice('cuda:'.length) : '',
           },
         });
       } catch (error) {

@@ -131,6 +131,7 @@ export const MiB = 1024 * 1024;
 
 export const testWorkerSettings: WorkerSettings = {
   memoryLimitBytes: 256 * MiB,
+  gpuMemoryLimitBytes: 1024 * MiB,
   softMemoryRatio: 0.8,
   memoryPollMs: 100,
   fastMemoryPollMs: 25,
@@ -167,7 +168,7 @@ export function startLoneWorker(runtime: FakeRuntime, overrides: Partial<WorkerI
 }
 
 export function task(id: string, overrides: Partial<TaskAssignment> = {}): TaskAssignment {
-  return { id, name: 'work', payload: null, timeoutMs: 1000, memoryLimitBytes: 256 * MiB, attempt: 1, ...overrides };
+  return { id, name: 'work', payload: null, timeoutMs: 1000, memoryLimitBytes: 256 * MiB, gpuMemoryLimitBytes: 1024 * MiB, attempt: 1, ...overrides };
 }
 
 export function startSupervisor(
