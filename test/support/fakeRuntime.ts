@@ -100,10 +100,10 @@ export class FakeRuntime {
     this.#connection(workerId)({ type: 'process.exited', exitCode, signal, stderrTail: 'fatal' });
   }
 
-  sample(workerId: string, rssBytes: number): void {
+  sample(workerId: string, rssBytes: number, gpuBytes?: number): void {
     const poller = this.#pollers.get(workerId);
     if (!poller) throw new Error(`no poller for ${workerId}`);
-    poller.sendBack({ type: 'memory.sample', rssBytes, atMs: this.clock.now() });
+    poller.sendBack({ type: 'memory.sample', rssBytes, gpuBytes, atMs: this.clock.now() });
   }
 
   isPollingFast(workerId: string): boolean {
