@@ -37,6 +37,8 @@ export type WorkerConnectionEvent =
       readonly exitCode: number | null;
       readonly signal: string | null;
       readonly stderrTail?: string | undefined;
+      /** The runtime itself ended the worker for memory (a thread over its V8 heap limit). */
+      readonly outOfMemory?: { readonly resource: 'heap'; readonly limitBytes: number } | undefined;
     };
 
 export interface MemoryPollerInput {

@@ -153,6 +153,7 @@ export const workerMachine = setup({
   guards: {
     hasNoRestartDelay: ({ context }) => context.restartDelayMs <= 0,
     isStopRequested: ({ context }) => context.stopRequested,
+    isOutOfMemory: ({ event }) => event.type === 'process.exited' && event.outOfMemory !== undefined,
     isCurrentTask: ({ context, event }) =>
       (event.type === 'process.result' || event.type === 'task.cancel' || event.type === 'task.evict') &&
       event.taskId === context.task?.id,
@@ -311,7 +312,25 @@ export const workerMachine = setup({
         },
       ],
       on: {
-        'process.exited': { target: 'killed', actions: 'terminateForCrash' },
+        'process.exited': [
+          {
+            guard: 'isOutOfMemory',
+            target: 'killed',
+            actions: assign({
+              termination: ({ context, event }): Termination => ({
+                reason: 'memory',
+                resource: event.outOfMemory?.resource ?? 'heap',
+                // The runtime stopped it at the limit; how far past it went is not known.
+                usedBytes: event.outOfMemory?.limitBytes ?? 0,
+                limitBytes: event.outOfMemory?.limitBytes ?? 0,
+                rssBytes: context.rssBytes,
+                samples: context.samples,
+              }),
+              lastExit: ({ event }) => ({ exitCode: event.exitCode, signal: event.signal }),
+            }),
+          },
+          { target: 'killed', actions: 'terminateForCrash' },
+        ],
         // The runtime actors catch their own I/O errors; one that still fails leaves the worker unsupervised.
         'xstate.error.actor.*': {
           target: 'killed',

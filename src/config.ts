@@ -31,6 +31,12 @@ const DEVICE_SELECTOR = /^(cpu|cuda|cuda:\d+)$/;
 const device = z.string({ error: "expected 'cpu' or 'cuda:N'" }).regex(DEVICE, { error: "expected 'cpu' or 'cuda:N' (e.g. 'cuda:0')" });
 
 export const poolOptionsSchema = z.strictObject({
+  /**
+   * `process` (default): each worker a child process — RSS, GPU and process-group
+   * limits, survives native crashes. `thread`: worker_threads — cheaper, but only a V8
+   * heap limit, and a native crash takes the host down (docs/devices.md).
+   */
+  backend: z.enum(['process', 'thread'], { error: "expected 'process' or 'thread'" }).default('process'),
   /** The module whose named async exports are the tasks. */
   task: z.union([z.instanceof(URL), z.string().min(1)], { error: 'expected a URL or a module path' }),
   maxWorkers: int(1, 'an integer from 1 to 1024', 1024).optional(),
@@ -159,6 +165,33 @@ export function parseOptions<T extends z.ZodType>(schema: T, input: unknown, pre
   throw new ConfigError(toIssues(result.error, input ?? {}, prefix));
 }
 
+const PROCESS_BACKEND = "use backend: 'process' (the default), where each worker is a process of its own";
+
+/**
+ * A thread backend cannot enforce everything a process can; a config that asks it to
+ * is refused with the reason, rather than started with a limit that does nothing.
+ */
+function threadBackendIssues(input: Record<string, unknown>, parsed: z.output<typeof poolOptionsSchema>, devices: readonly string[]): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const gpu = devices.find((device) => device.startsWith('cuda:'));
+  if (gpu !== undefined) {
+    issues.push({
+      field: input.workerDevices !== undefined ? 'workerDevices' : 'devices',
+      message: `a worker thread cannot be given a GPU: CUDA_VISIBLE_DEVICES is per process, so every thread would see every GPU; got ${gpu}; ${PROCESS_BACKEND}`,
+      received: input.workerDevices ?? input.devices,
+    });
+  }
+  for (const field of ['gpuMemoryLimitMb', 'memoryPollMs', 'softMemoryRatio', 'spareWorkers'] as const) {
+    if (input[field] === undefined) continue;
+    const why =
+      field === 'spareWorkers'
+        ? 'threads start in milliseconds, so the thread backend keeps no spares'
+        : "a thread's memory cannot be measured apart from the host's: the thread backend enforces memoryLimitMb as the V8 heap limit (resourceLimits), with no sampling, no soft threshold, no GPU limit";
+    issues.push({ field, message: `not available with backend: 'thread' (${why}), got ${JSON.stringify(parsed[field])}; ${PROCESS_BACKEND}`, received: input[field] });
+  }
+  return issues;
+}
+
 export function resolvePoolOptions(input: PoolOptions): ResolvedPoolOptions {
   if (typeof input !== 'object' || input === null) {
     throw new ConfigError([{ field: '(options)', message: `expected an options object, got ${describe(input)}`, received: input }]);
@@ -174,9 +207,12 @@ export function resolvePoolOptions(input: PoolOptions): ResolvedPoolOptions {
         },
       ]);
     }
-    return { ...parsed, maxWorkers: parsed.workerDevices.length, workerDevices: parsed.workerDevices };
   }
-  const maxWorkers = parsed.maxWorkers ?? availableParallelism();
-  const workerDevices = Array.from({ length: maxWorkers }, (_, i) => parsed.devices[i % parsed.devices.length] as string);
+  const maxWorkers = parsed.workerDevices?.length ?? parsed.maxWorkers ?? availableParallelism();
+  const workerDevices = parsed.workerDevices ?? Array.from({ length: maxWorkers }, (_, i) => parsed.devices[i % parsed.devices.length] as string);
+  if (parsed.backend === 'thread') {
+    const issues = threadBackendIssues(input as Record<string, unknown>, parsed, workerDevices);
+    if (issues.length > 0) throw new ConfigError(issues);
+  }
   return { ...parsed, maxWorkers, workerDevices };
 }

@@ -34,7 +34,9 @@ import {
   WorkerTimeoutError,
 } from './errors.js';
 import { prepareGpuSupport, type GpuStatus } from './gpuSupport.js';
+import { hostMemoryMonitor } from './runtime/hostMemory.js';
 import { createProcessRuntime } from './runtime/processRuntime.js';
+import { createThreadRuntime } from './runtime/threadRuntime.js';
 
 const MiB = 1024 * 1024;
 
@@ -304,6 +306,18 @@ export class Pool {
       } catch (error) {
         return Promise.reject(error);
       }
+      if (this.options.backend === 'thread' && (opts.memoryLimitMb !== undefined || opts.gpuMemoryLimitMb !== undefined)) {
+        const field = opts.memoryLimitMb !== undefined ? 'memoryLimitMb' : 'gpuMemoryLimitMb';
+        return Promise.reject(
+          new ConfigError([
+            {
+              field,
+              message: `a worker thread's heap limit is fixed when the thread starts, so it cannot be set per task with backend: 'thread', got ${String(opts[field])}; set memoryLimitMb on the pool, or use backend: 'process'`,
+              received: opts[field],
+            },
+          ]),
+        );
+      }
     }
     const refusal = this.#refusal();
     if (refusal) return Promise.reject(refusal);
@@ -447,16 +461,19 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
   const config = resolvePoolOptions(options);
   const taskModule = resolveTaskModule(config.task);
   const gpu = await prepareGpuSupport(config);
-  const runtime = createProcessRuntime({
-    gpuSampler: gpu.sampler,
-    taskModule,
-    execArgv: config.execArgv,
-    env: config.env,
-    spareWorkers: config.spareWorkers,
-    startTimeoutMs: config.startTimeoutMs,
-  });
+  const runtime =
+    config.backend === 'thread'
+      ? { actors: createThreadRuntime({ taskModule, heapLimitMb: config.memoryLimitMb }), prepareSpares: () => {}, dispose: async () => {} }
+      : createProcessRuntime({
+          gpuSampler: gpu.sampler,
+          taskModule,
+          execArgv: config.execArgv,
+          env: config.env,
+          spareWorkers: config.spareWorkers,
+          startTimeoutMs: config.startTimeoutMs,
+        });
   const machine = supervisorMachine.provide({
-    actors: { worker: workerMachine.provide({ actors: runtime.actors }), ...runtime.supervisorActors },
+    actors: { worker: workerMachine.provide({ actors: runtime.actors }), hostMemoryMonitor },
   });
   const devices = config.workerDevices;
   const actor = createActor(machine, {

@@ -35,6 +35,7 @@ function candidateEvents(): WorkerEvent[] {
     { type: 'task.evict', taskId: 't1', termination: { reason: 'memory', resource: 'host', usedBytes: 9, limitBytes: 8, rssBytes: 0, samples: [] } },
     { type: 'process.result', taskId: 't1', outcome: { ok: true, value: 1 } },
     { type: 'process.exited', exitCode: 1, signal: null },
+    { type: 'process.exited', exitCode: 1, signal: null, outOfMemory: { resource: 'heap', limitBytes: 64 } },
     { type: 'memory.sample', rssBytes: 10 * MiB, atMs: 0 },
     { type: 'memory.sample', rssBytes: 90 * MiB, atMs: 0 },
     { type: 'memory.sample', rssBytes: 300 * MiB, atMs: 0 },

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import si from 'systeminformation';
+import { fromCallback, type EventObject } from 'xstate';
+import type { HostMemoryEvent, HostMemoryMonitorInput } from '../../machines/supervisorMachine.js';
 
 export interface HostMemory {
   readonly availableBytes: number;
@@ -17,3 +19,26 @@ export function readHostMemory(): HostMemory | Promise<HostMemory> {
   const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(meminfo)?.[1] ?? Number.NaN) * 1024;
   return { availableBytes: kib('MemAvailable'), totalBytes: kib('MemTotal') };
 }
+
+/** The supervisor's `hostMemoryMonitor` actor: host memory every `intervalMs`, when a reserve is set. */
+export const hostMemoryMonitor = fromCallback<EventObject, HostMemoryMonitorInput, HostMemoryEvent>(({ input, sendBack }) => {
+  if (input.reserveBytes === undefined) return () => {};
+  let stopped = false;
+  const deliver = (memory: HostMemory) => {
+    if (!stopped) sendBack({ type: 'host.memory', ...memory });
+  };
+  const timer = setInterval(() => {
+    try {
+      const memory = readHostMemory();
+      if ('then' in memory) void memory.then(deliver, () => {});
+      else deliver(memory);
+    } catch {
+      // /proc/meminfo unreadable this once: the next poll tries again.
+    }
+  }, input.intervalMs);
+  timer.unref();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
+});

@@ -1,5 +1,4 @@
-import { fromCallback, fromPromise, type EventObject } from 'xstate';
-import type { HostMemoryEvent, HostMemoryMonitorInput } from '../../machines/supervisorMachine.js';
+import { fromCallback, fromPromise } from 'xstate';
 import type {
   MemoryPollerCommand,
   MemoryPollerEvent,
@@ -13,7 +12,6 @@ import type {
   WorkerExit,
 } from '../../machines/workerActors.js';
 import type { GpuMemorySampler } from './gpu.js';
-import { readHostMemory } from './hostMemory.js';
 import { ProcessWorker } from './processWorker.js';
 import { sampleWorkerMemory, type ProcessTreeSampler } from './processTreeMemory.js';
 import { SpareWorkers } from './spareWorkers.js';
@@ -129,33 +127,8 @@ export function createProcessRuntime(options: ProcessRuntimeOptions) {
     }),
   };
 
-  const supervisorActors = {
-    hostMemoryMonitor: fromCallback<EventObject, HostMemoryMonitorInput, HostMemoryEvent>(({ input, sendBack }) => {
-      if (input.reserveBytes === undefined) return () => {};
-      let stopped = false;
-      const deliver = (memory: { availableBytes: number; totalBytes: number }) => {
-        if (!stopped) sendBack({ type: 'host.memory', ...memory });
-      };
-      const timer = setInterval(() => {
-        try {
-          const memory = readHostMemory();
-          if ('then' in memory) void memory.then(deliver, () => {});
-          else deliver(memory);
-        } catch {
-          // /proc/meminfo unreadable this once: the next poll tries again.
-        }
-      }, input.intervalMs);
-      timer.unref();
-      return () => {
-        stopped = true;
-        clearInterval(timer);
-      };
-    }),
-  };
-
   return {
     actors,
-    supervisorActors,
     /** Starts the spares (after the first workers, so they do not slow the pool's start). */
     prepareSpares: (devices: readonly string[]) => new Set(devices).forEach((device) => spares.fill(device)),
     dispose: () => spares.dispose(),

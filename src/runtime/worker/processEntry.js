@@ -8,10 +8,10 @@
  */
 
 import { Worker } from 'node:worker_threads';
+import { createTaskRunner, serializeError, taskNames } from './taskRunner.js';
 
 /** @typedef {import('../protocol.js').FromWorker} FromWorker */
 /** @typedef {import('../protocol.js').ToWorker} ToWorker */
-/** @typedef {import('../../../machines/taskTypes.js').SerializedError} SerializedError */
 
 const moduleUrl = process.env.POOLVISOR_TASK_MODULE ?? '';
 let workerId = process.env.POOLVISOR_WORKER_ID ?? '';
@@ -38,23 +38,6 @@ process.on('disconnect', () => {
 });
 
 /**
- * @param {unknown} error
- * @returns {SerializedError}
- */
-function serializeError(error) {
-  if (typeof error === 'object' && error !== null) {
-    const e = /** @type {{ name?: unknown, message?: unknown, stack?: unknown, code?: unknown }} */ (error);
-    return {
-      name: typeof e.name === 'string' ? e.name : 'Error',
-      message: typeof e.message === 'string' ? e.message : String(error),
-      stack: typeof e.stack === 'string' ? e.stack : undefined,
-      code: typeof e.code === 'string' ? e.code : undefined,
-    };
-  }
-  return { name: 'Error', message: String(error) };
-}
-
-/**
  * @param {FromWorker} message
  * @param {() => void} [done]
  */
@@ -72,38 +55,11 @@ try {
   throw error; // unreachable; tells the type checker `tasks` is set below
 }
 
-const names = Object.keys(tasks).filter((name) => typeof tasks[name] === 'function');
-
-/** @param {Extract<ToWorker, { type: 'run' }>} message */
-async function run(message) {
-  const task = tasks[message.name];
-  if (typeof task !== 'function') {
-    const error = {
-      name: 'TaskNotFoundError',
-      code: 'ERR_TASK_NOT_FOUND',
-      message: `no task "${message.name}" in the task module; it exports: ${names.join(', ') || '(no functions)'}`,
-    };
-    return send({ type: 'result', id: message.id, ok: false, error });
-  }
-  /** @type {FromWorker} */
-  let reply;
-  try {
-    const value = await task(message.payload, { taskId: message.id, workerId, device });
-    reply = { type: 'result', id: message.id, ok: true, value };
-  } catch (error) {
-    reply = { type: 'result', id: message.id, ok: false, error: serializeError(error) };
-  }
-  try {
-    send(reply);
-  } catch (error) {
-    // The value cannot be cloned (a function, a socket): the task still settles, as a failure that says so.
-    send({ type: 'result', id: message.id, ok: false, error: serializeError(error) });
-  }
-}
+const run = createTaskRunner({ tasks, send, identity: () => ({ workerId, device }) });
 
 process.on('message', (/** @type {ToWorker} */ message) => {
   if (message.type === 'run') void run(message);
   else if (message.type === 'adopt') workerId = message.workerId;
 });
 
-send({ type: 'ready', tasks: names });
+send({ type: 'ready', tasks: taskNames(tasks) });

@@ -1,0 +1,72 @@
+import { fromCallback, fromPromise } from 'xstate';
+import type {
+  MemoryPollerCommand,
+  MemoryPollerEvent,
+  MemoryPollerInput,
+  StartedWorker,
+  StartWorkerInput,
+  TerminateWorkerInput,
+  WorkerConnectionCommand,
+  WorkerConnectionEvent,
+  WorkerConnectionInput,
+  WorkerExit,
+} from '../../machines/workerActors.js';
+import { ThreadWorker } from './threadWorker.js';
+
+export interface ThreadRuntimeOptions {
+  readonly taskModule: string;
+  /** The thread's V8 heap limit (`resourceLimits.maxOldGenerationSizeMb`). */
+  readonly heapLimitMb: number;
+}
+
+const asThread = (worker: StartedWorker): ThreadWorker => worker.handle as ThreadWorker;
+
+/**
+ * The thread backend: the same worker machine's actors, implemented with
+ * worker_threads. There is nothing to poll (a thread has no memory of its own to
+ * measure): the heap limit is V8's, and reaching it ends the thread.
+ */
+export function createThreadRuntime(options: ThreadRuntimeOptions) {
+  return {
+    startWorker: fromPromise<StartedWorker, StartWorkerInput>(async ({ input, signal }) => {
+      const worker = await ThreadWorker.start({
+        workerId: input.workerId,
+        taskModule: options.taskModule,
+        startTimeoutMs: input.startTimeoutMs,
+        heapLimitMb: options.heapLimitMb,
+        signal,
+      });
+      return { pid: undefined, handle: worker };
+    }),
+
+    workerConnection: fromCallback<WorkerConnectionCommand, WorkerConnectionInput, WorkerConnectionEvent>(
+      ({ input, sendBack, receive }) => {
+        const worker = asThread(input.worker);
+        worker.listen({
+          result: (message) =>
+            sendBack({
+              type: 'process.result',
+              taskId: message.id,
+              outcome: message.ok ? { ok: true, value: message.value } : { ok: false, error: message.error },
+            }),
+          exit: (exit, outOfMemory) =>
+            sendBack({
+              type: 'process.exited',
+              exitCode: exit.exitCode,
+              signal: null,
+              ...(outOfMemory ? { outOfMemory: { resource: 'heap' as const, limitBytes: options.heapLimitMb * 1024 * 1024 } } : {}),
+            }),
+        });
+        receive((command) => worker.run(command.task));
+        return () => worker.listen(undefined);
+      },
+    ),
+
+    memoryPoller: fromCallback<MemoryPollerCommand, MemoryPollerInput, MemoryPollerEvent>(() => () => {}),
+
+    terminateWorker: fromPromise<WorkerExit, TerminateWorkerInput>(async ({ input }) => {
+      if (input.worker === undefined) return { exitCode: null, signal: null };
+      return asThread(input.worker).terminate();
+    }),
+  };
+}

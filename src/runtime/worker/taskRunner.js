@@ -1,0 +1,74 @@
+// @ts-check
+/**
+ * What a worker does with its task module, the same in a process and in a thread:
+ * load it, then run one named export per request and answer with a result message.
+ * Only the transport (`send`) differs between the two entries.
+ */
+
+/** @typedef {import('../protocol.js').FromWorker} FromWorker */
+/** @typedef {import('../protocol.js').ToWorker} ToWorker */
+/** @typedef {import('../../../machines/taskTypes.js').SerializedError} SerializedError */
+
+/**
+ * Any thrown value as plain data that survives a process boundary. (The machines
+ * have the same function; this side cannot import TypeScript from there.)
+ * @param {unknown} error
+ * @returns {SerializedError}
+ */
+export function serializeError(error) {
+  if (typeof error === 'object' && error !== null) {
+    const e = /** @type {{ name?: unknown, message?: unknown, stack?: unknown, code?: unknown }} */ (error);
+    return {
+      name: typeof e.name === 'string' ? e.name : 'Error',
+      message: typeof e.message === 'string' ? e.message : String(error),
+      stack: typeof e.stack === 'string' ? e.stack : undefined,
+      code: typeof e.code === 'string' ? e.code : undefined,
+    };
+  }
+  return { name: 'Error', message: String(error) };
+}
+
+/**
+ * @param {{
+ *   tasks: Record<string, unknown>,
+ *   send: (message: FromWorker) => void,
+ *   identity: () => { workerId: string, device: string },
+ * }} options
+ * @returns {(message: Extract<ToWorker, { type: 'run' }>) => Promise<void>}
+ */
+export function createTaskRunner({ tasks, send, identity }) {
+  const names = taskNames(tasks);
+  return async function run(message) {
+    const task = tasks[message.name];
+    if (typeof task !== 'function') {
+      const error = {
+        name: 'TaskNotFoundError',
+        code: 'ERR_TASK_NOT_FOUND',
+        message: `no task "${message.name}" in the task module; it exports: ${names.join(', ') || '(no functions)'}`,
+      };
+      return send({ type: 'result', id: message.id, ok: false, error });
+    }
+    /** @type {FromWorker} */
+    let reply;
+    try {
+      const value = await task(message.payload, { taskId: message.id, ...identity() });
+      reply = { type: 'result', id: message.id, ok: true, value };
+    } catch (error) {
+      reply = { type: 'result', id: message.id, ok: false, error: serializeError(error) };
+    }
+    try {
+      send(reply);
+    } catch (error) {
+      // The value cannot be cloned (a function, a socket): the task still settles, as a failure that says so.
+      send({ type: 'result', id: message.id, ok: false, error: serializeError(error) });
+    }
+  };
+}
+
+/**
+ * @param {Record<string, unknown>} tasks
+ * @returns {string[]}
+ */
+export function taskNames(tasks) {
+  return Object.keys(tasks).filter((name) => typeof tasks[name] === 'function');
+}

@@ -1,0 +1,34 @@
+// @ts-check
+/**
+ * Runs inside a worker thread: the thread backend's counterpart of processEntry.js.
+ * A thread shares the host's process: it has no RSS, pid or CUDA_VISIBLE_DEVICES of
+ * its own, and dies with the host, so it needs no orphan watchdog.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { createTaskRunner, serializeError, taskNames } from './taskRunner.js';
+
+/** @typedef {import('../protocol.js').FromWorker} FromWorker */
+/** @typedef {import('../protocol.js').ToWorker} ToWorker */
+
+const port = /** @type {NonNullable<typeof parentPort>} */ (parentPort);
+const { taskModule, workerId, device } = /** @type {{ taskModule: string, workerId: string, device: string }} */ (workerData);
+
+/** @param {FromWorker} message */
+function send(message) {
+  port.postMessage(message);
+}
+
+/** @type {Record<string, unknown>} */
+let tasks;
+try {
+  tasks = await import(taskModule);
+} catch (error) {
+  send({ type: 'load-error', error: serializeError(error) });
+  throw error; // ends the thread; the pool already has the reason
+}
+
+const run = createTaskRunner({ tasks, send, identity: () => ({ workerId, device }) });
+port.on('message', (/** @type {ToWorker} */ message) => {
+  if (message.type === 'run') void run(message);
+});
+send({ type: 'ready', tasks: taskNames(tasks) });
