@@ -1,0 +1,295 @@
+#!/usr/bin/env node
+/**
+ * The `poolvisor` command. `poolvisor infer <links.json|links.jsonl>` runs a batch of
+ * causal links through Bayesian mechanism inference on a supervised pool.
+ */
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError } from './errors.js';
+import { InferenceEngine, type InferenceOutcome } from './inference/engine.js';
+import type { PoolAuditEvent } from './pool.js';
+
+const USAGE = `usage: poolvisor infer <links.json|links.jsonl> [options]
+
+Runs Bayesian mechanism inference on each causal link, on a pool of supervised workers.
+One JSON line per link goes to --out (or to stdout); progress and the summary go to stderr
+(to stdout when --out is given).
+
+options:
+  --workers N        worker processes (default: the number of CPUs)
+  --timeout MS       deadline per link (default 300000)
+  --memory MB        memory limit per worker (default 2048)
+  --devices LIST     comma-separated devices, e.g. cpu,cuda:0 (default cpu)
+  --backend NAME     process (default) or thread
+  --concurrency N    links in flight at once (default: twice the workers)
+  --out FILE         write results here as JSON lines (truncated first)
+  --help             this text`;
+
+class UsageError extends Error {}
+
+interface Arguments {
+  file: string;
+  workers: number | undefined;
+  timeout: number | undefined;
+  memory: number | undefined;
+  devices: string[] | undefined;
+  backend: 'process' | 'thread' | undefined;
+  concurrency: number | undefined;
+  out: string | undefined;
+}
+
+function positiveInteger(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name}: expected a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function parseInferArguments(argv: string[]): Arguments {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        workers: { type: 'string' },
+        timeout: { type: 'string' },
+        memory: { type: 'string' },
+        devices: { type: 'string' },
+        backend: { type: 'string' },
+        concurrency: { type: 'string' },
+        out: { type: 'string' },
+        help: { type: 'boolean' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) throw new UsageError('');
+  if (positionals.length !== 1) throw new UsageError(`expected one links file, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
+  if (values.backend !== undefined && values.backend !== 'process' && values.backend !== 'thread') {
+    throw new UsageError(`--backend: expected process or thread, got ${JSON.stringify(values.backend)}`);
+  }
+  return {
+    file: positionals[0] as string,
+    workers: positiveInteger('workers', values.workers),
+    timeout: positiveInteger('timeout', values.timeout),
+    memory: positiveInteger('memory', values.memory),
+    devices: values.devices?.split(',').map((d) => d.trim()),
+    backend: values.backend as Arguments['backend'],
+    concurrency: positiveInteger('concurrency', values.concurrency),
+    out: values.out,
+  };
+}
+
+/** A line that is not JSON still becomes a link (a failing one), so it is reported, not dropped. */
+interface UnreadableLink {
+  readonly unreadable: string;
+}
+
+function readLinks(file: string): unknown[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  if (file.endsWith('.jsonl') || file.endsWith('.ndjson')) {
+    return text
+      .split('\n')
+      .map((line, i) => ({ line: line.trim(), number: i + 1 }))
+      .filter(({ line }) => line.length > 0)
+      .map(({ line, number }): unknown => {
+        try {
+          return JSON.parse(line);
+        } catch (error) {
+          return { unreadable: `line ${number}: not JSON (${(error as Error).message})` } satisfies UnreadableLink;
+        }
+      });
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${file} is not JSON: ${(error as Error).message} (use .jsonl for one link per line)`);
+  }
+  const links = Array.isArray(data) ? data : (data as { links?: unknown }).links;
+  if (!Array.isArray(links)) throw new Error(`${file}: expected an array of links, or { "links": [...] }`);
+  return links;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+}
+
+const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
+
+function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return '?';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = ms / 1000;
+  return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)}m${Math.round(s % 60)}s`;
+}
+
+function outcomeLine(outcome: InferenceOutcome): string {
+  if (outcome.ok) {
+    return JSON.stringify({ index: outcome.index, linkId: outcome.linkId ?? null, status: 'ok', elapsedMs: Math.round(outcome.elapsedMs), result: outcome.posterior });
+  }
+  const { kind, code, message, error } = outcome.failure;
+  const evidence = Object.fromEntries(
+    Object.entries(error).filter(([key]) => !['code', 'name', 'message', 'stack', 'cause'].includes(key)),
+  );
+  return JSON.stringify({ index: outcome.index, linkId: outcome.linkId ?? null, status: 'failed', kind, code, message, evidence, elapsedMs: Math.round(outcome.elapsedMs) });
+}
+
+async function infer(argv: string[]): Promise<number> {
+  const args = parseInferArguments(argv);
+  const links = readLinks(args.file);
+  const engine = await InferenceEngine.create({
+    ...(args.workers ? { maxWorkers: args.workers } : {}),
+    ...(args.timeout ? { taskTimeoutMs: args.timeout } : {}),
+    ...(args.memory ? { memoryLimitMb: args.memory } : {}),
+    ...(args.devices ? { devices: args.devices } : {}),
+    ...(args.backend ? { backend: args.backend } : {}),
+  });
+  const pool = engine.pool;
+  const out = args.out === undefined ? 1 : openSync(args.out, 'w');
+  const report = args.out === undefined ? process.stderr : process.stdout;
+  const tty = process.stderr.isTTY === true;
+
+  // What the summary needs, from the audit trail: task times, kills, peak memory.
+  const startedAt = new Map<string, number>();
+  const taskMs: number[] = [];
+  const kills = new Map<string, number>();
+  const peakRss = new Map<string, number>();
+  pool.on('event', (event: PoolAuditEvent) => {
+    if (event.type === 'task.started') startedAt.set(event.taskId, event.at);
+    else if (event.type === 'task.succeeded' || event.type === 'task.failed') {
+      const at = startedAt.get(event.taskId);
+      if (at !== undefined) taskMs.push(event.at - at);
+      startedAt.delete(event.taskId);
+    } else if (event.type === 'worker.killed') {
+      const reason = event.termination.reason === 'memory' ? `memory (${event.termination.resource})` : event.termination.reason;
+      kills.set(reason, (kills.get(reason) ?? 0) + 1);
+      // The sample that triggered a memory kill is the peak the pollers saw.
+      if (event.termination.reason === 'memory') peakRss.set(event.workerId, Math.max(peakRss.get(event.workerId) ?? 0, event.termination.rssBytes));
+    }
+  });
+  const samplePeaks = () => {
+    for (const worker of pool.status().workers) peakRss.set(worker.id, Math.max(peakRss.get(worker.id) ?? 0, worker.rssBytes));
+  };
+
+  const t0 = performance.now();
+  let progress = { done: 0, failed: 0, running: 0 };
+  const render = (final = false) => {
+    samplePeaks();
+    const settled = progress.done + progress.failed + (links.length - readable.length);
+    const elapsed = (performance.now() - t0) / 1000;
+    const rate = settled / Math.max(elapsed, 1e-3);
+    const eta = rate > 0 ? ((links.length - settled) / rate) * 1000 : Number.POSITIVE_INFINITY;
+    const text = `${settled}/${links.length} settled · ${progress.done} ok · ${progress.failed} failed · ${progress.running} running · ${rate.toFixed(1)} links/s · ETA ${formatDuration(eta)}`;
+    if (tty) {
+      const width = 24;
+      const filled = Math.round((settled / Math.max(1, links.length)) * width);
+      process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${text}\u001b[K${final ? '\n' : ''}`);
+    } else {
+      process.stderr.write(`progress: ${text}\n`);
+    }
+  };
+
+  const stop = new AbortController();
+  let interrupted = false;
+  const onSignal = () => {
+    if (interrupted) return;
+    interrupted = true;
+    process.stderr.write('\ninterrupted: killing running tasks; finished results are on disk\n');
+    stop.abort();
+    void pool.close({ drainTimeoutMs: 0 });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const byOutcome = new Map<string, number>();
+  // Lines that were not JSON fail here, as invalid links; the rest go to the pool.
+  const readable: unknown[] = [];
+  const originalIndex: number[] = [];
+  links.forEach((link, index) => {
+    if (typeof link === 'object' && link !== null && 'unreadable' in link) {
+      byOutcome.set('invalid', (byOutcome.get('invalid') ?? 0) + 1);
+      writeSync(out, `${JSON.stringify({ index, linkId: null, status: 'failed', kind: 'invalid', code: 'ERR_INVALID_LINK', message: (link as UnreadableLink).unreadable })}\n`);
+    } else {
+      readable.push(link);
+      originalIndex.push(index);
+    }
+  });
+  const ticker = setInterval(render, tty ? 100 : 2000);
+  const peaks = setInterval(samplePeaks, 100);
+  try {
+    for await (const outcome of engine.inferMany(readable, {
+      ...(args.concurrency ? { concurrency: args.concurrency } : {}),
+      signal: stop.signal,
+      onProgress: (p) => (progress = { ...p }),
+    })) {
+      if (interrupted && !outcome.ok && (outcome.failure.kind === 'cancelled' || outcome.failure.kind === 'rejected')) continue;
+      const key = outcome.ok ? 'ok' : outcome.failure.kind;
+      byOutcome.set(key, (byOutcome.get(key) ?? 0) + 1);
+      writeSync(out, `${outcomeLine({ ...outcome, index: originalIndex[outcome.index] as number })}\n`);
+    }
+  } finally {
+    clearInterval(ticker);
+    clearInterval(peaks);
+    render(true);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  const elapsedMs = performance.now() - t0;
+  await engine.close({ drainTimeoutMs: 0 });
+  if (out !== 1) closeSync(out);
+
+  const sorted = taskMs.sort((a, b) => a - b);
+  const lines = [
+    '',
+    `summary${interrupted ? ' (interrupted)' : ''}: ${[...byOutcome.values()].reduce((a, b) => a + b, 0)} of ${links.length} links in ${formatDuration(elapsedMs)}`,
+    `  outcomes      ${[...byOutcome].map(([k, n]) => `${k} ${n}`).join(' · ') || 'none'}`,
+    `  kills         ${[...kills].map(([k, n]) => `${k} ${n}`).join(' · ') || 'none'}`,
+    `  task time     p50 ${formatDuration(quantile(sorted, 0.5))} · p95 ${formatDuration(quantile(sorted, 0.95))}`,
+    `  throughput    ${((sorted.length / elapsedMs) * 1000).toFixed(1)} links/s`,
+    `  peak RSS      ${[...peakRss].map(([id, bytes]) => `${id} ${mib(bytes)}`).join(' · ')}`,
+  ];
+  report.write(`${lines.join('\n')}\n`);
+  return interrupted ? 130 : 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  if (command !== 'infer') {
+    process.stderr.write(`poolvisor: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    return await infer(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      if (error.message === '') {
+        process.stdout.write(`${USAGE}\n`);
+        return 0;
+      }
+      process.stderr.write(`poolvisor infer: ${error.message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    if (error instanceof ConfigError) {
+      process.stderr.write(`poolvisor infer: ${error.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`poolvisor infer: ${(error as Error).message}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

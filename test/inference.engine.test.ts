@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InferenceEngine, type InferenceOutcome } from '../src/index.js';
+import { liveWorkerChildren } from './support/processes.js';
+import { hungryLink, invalidLink, slowLink, validLink } from './support/links.js';
+
+let engine: InferenceEngine;
+
+beforeAll(async () => {
+  engine = await InferenceEngine.create({ maxWorkers: 2, taskTimeoutMs: 3000, memoryLimitMb: 160, spareWorkers: 1 });
+});
+afterAll(async () => {
+  await engine.close({ drainTimeoutMs: 0 });
+  expect(liveWorkerChildren()).toEqual([]);
+});
+
+describe('InferenceEngine on a real pool', () => {
+  it('infers one link as a task on a worker', async () => {
+    const posterior = await engine.inferMechanism(validLink(1));
+    expect(posterior.linkId).toBe('L1');
+    expect(posterior.workerId).toMatch(/^worker-\d$/);
+    expect(posterior.device).toBe('cpu');
+    expect(posterior.posterior.rhat).toBeLessThan(1.05);
+    expect(posterior.tests.necessity.passed).toBe(true);
+  });
+
+  it('settles every link of a mixed batch, each with the right outcome, streaming as they settle', async () => {
+    const links = [validLink(1), invalidLink, slowLink, validLink(2), hungryLink, validLink(3), 'not even an object', validLink(4)];
+    const outcomes: InferenceOutcome[] = [];
+    let maxRunning = 0;
+    // A deadline with room for the hungry link to reach its memory limit first, even on a loaded machine.
+    const run = { timeoutMs: 6000 };
+    for await (const outcome of engine.inferMany(links, { concurrency: 3, run, onProgress: (p) => (maxRunning = Math.max(maxRunning, p.running)) })) {
+      outcomes.push(outcome);
+    }
+    expect(outcomes.map((o) => o.index).sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    const byIndex = new Map(outcomes.map((o) => [o.index, o]));
+    const kindOf = (i: number) => {
+      const o = byIndex.get(i) as InferenceOutcome;
+      return o.ok ? 'ok' : o.failure.kind;
+    };
+    expect([0, 1, 2, 3, 4, 5, 6, 7].map(kindOf)).toEqual(['ok', 'invalid', 'timeout', 'ok', 'memory', 'ok', 'invalid', 'ok']);
+    const invalid = byIndex.get(1) as Extract<InferenceOutcome, { ok: false }>;
+    expect(invalid.failure.message).toContain('evidence[0].test: expected one of hoop');
+    const memory = byIndex.get(4) as Extract<InferenceOutcome, { ok: false }>;
+    expect(memory.failure).toMatchObject({ code: 'ERR_WORKER_MEMORY', error: { resource: 'rss', limitBytes: 160 * 1024 * 1024 } });
+    // The slow one settled last among the first few: results came as they settled, not in order.
+    expect(outcomes.findIndex((o) => o.index === 2)).toBeGreaterThan(outcomes.findIndex((o) => o.index === 3));
+    expect(maxRunning).toBeLessThanOrEqual(3);
+  });
+
+  it('stops submitting and cancels what runs when the signal aborts', async () => {
+    const stop = new AbortController();
+    const links = [slowLink, slowLink, validLink(9), validLink(10)];
+    const outcomes: InferenceOutcome[] = [];
+    setTimeout(() => stop.abort(), 300);
+    for await (const outcome of engine.inferMany(links, { concurrency: 2, signal: stop.signal })) outcomes.push(outcome);
+    expect(outcomes.map((o) => (o.ok ? 'ok' : o.failure.kind))).toEqual(['cancelled', 'cancelled']);
+    expect(await engine.inferMechanism(validLink(11))).toMatchObject({ linkId: 'L11' });
+  });
+});
