@@ -6,15 +6,13 @@ import type {
   StartedWorker,
   StartWorkerInput,
   TerminateWorkerInput,
-  WorkerConnectionCommand,
-  WorkerConnectionEvent,
-  WorkerConnectionInput,
   WorkerExit,
 } from '../../machines/workerActors.js';
 import type { GpuMemorySampler } from './gpu.js';
 import { ProcessWorker } from './processWorker.js';
 import { sampleWorkerMemory, type ProcessTreeSampler } from './processTreeMemory.js';
 import { SpareWorkers } from './spareWorkers.js';
+import { workerConnection } from './workerConnection.js';
 
 export interface ProcessRuntimeOptions {
   /** The task module, as a URL string `import()` accepts. */
@@ -58,22 +56,7 @@ export function createProcessRuntime(options: ProcessRuntimeOptions) {
       return { pid: worker.pid, handle: worker };
     }),
 
-    workerConnection: fromCallback<WorkerConnectionCommand, WorkerConnectionInput, WorkerConnectionEvent>(
-      ({ input, sendBack, receive }) => {
-        const worker = asProcess(input.worker);
-        worker.listen({
-          result: (message) =>
-            sendBack({
-              type: 'process.result',
-              taskId: message.id,
-              outcome: message.ok ? { ok: true, value: message.value } : { ok: false, error: message.error },
-            }),
-          exit: (exit, stderrTail) => sendBack({ type: 'process.exited', exitCode: exit.exitCode, signal: exit.signal, stderrTail }),
-        });
-        receive((command) => worker.run(command.task));
-        return () => worker.listen(undefined);
-      },
-    ),
+    workerConnection,
 
     memoryPoller: fromCallback<MemoryPollerCommand, MemoryPollerInput, MemoryPollerEvent>(({ input, sendBack, receive }) => {
       const pid = input.worker.pid;

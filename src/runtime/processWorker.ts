@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 import type { TaskAssignment } from '../../machines/taskTypes.js';
 import type { WorkerExit } from '../../machines/workerActors.js';
 import { WORKER_ENV, type FromWorker, type ToWorker } from './protocol.js';
+import { awaitReady } from './startHandshake.js';
+import type { ConnectedWorker, WorkerListener } from './workerConnection.js';
 
 const ENTRY = fileURLToPath(new URL('./worker/processEntry.js', import.meta.url));
 /** How much of a worker's stderr is kept as evidence for a crash. */
@@ -19,37 +21,18 @@ export interface ProcessWorkerOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
-export type ResultMessage = Extract<FromWorker, { type: 'result' }>;
-
-export interface ProcessWorkerListener {
-  result(message: ResultMessage): void;
-  exit(exit: WorkerExit, stderrTail: string): void;
-}
-
-/** Why a worker process did not become ready. */
-export class WorkerStartError extends Error {
-  constructor(
-    message: string,
-    readonly code: string,
-    readonly stderrTail: string,
-  ) {
-    super(message);
-    this.name = 'WorkerStartError';
-  }
-}
-
 /**
  * One worker OS process, forked into its own process group so that a kill reaches
  * everything the task started. Owns the IPC channel, the exit status and the tail of
  * stderr (the evidence a crash report carries).
  */
-export class ProcessWorker {
+export class ProcessWorker implements ConnectedWorker {
   readonly pid: number;
   /** Resolves once the process has exited (not necessarily its grandchildren). */
   readonly exited: Promise<WorkerExit>;
   exit: WorkerExit | undefined;
   #stderrTail = '';
-  #listener: ProcessWorkerListener | undefined;
+  #listener: WorkerListener | undefined;
 
   private constructor(private readonly child: ChildProcess) {
     this.pid = child.pid as number;
@@ -57,7 +40,7 @@ export class ProcessWorker {
       child.once('exit', (exitCode, signal) => {
         this.exit = { exitCode, signal };
         resolve(this.exit);
-        this.#listener?.exit(this.exit, this.#stderrTail);
+        this.#listener?.exit({ ...this.exit, stderrTail: this.#stderrTail });
       });
     });
     child.stderr?.on('data', (chunk: Buffer) => {
@@ -77,87 +60,50 @@ export class ProcessWorker {
   }
 
   /** Forks a worker and resolves once its task module is loaded. */
-  static start(options: ProcessWorkerOptions): Promise<ProcessWorker> {
-    return new Promise((resolve, reject) => {
-      let child: ChildProcess;
-      try {
-        child = fork(ENTRY, [], {
-          detached: true, // its own process group: one kill reaches the grandchildren too
-          serialization: 'advanced',
-          stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-          execArgv: [...options.execArgv],
-          env: {
-            ...process.env,
-            ...options.env,
-            [WORKER_ENV.taskModule]: options.taskModule,
-            [WORKER_ENV.workerId]: options.workerId,
-            [WORKER_ENV.device]: options.device,
-            // A cpu worker sees no GPU, so a CPU task cannot grab one by accident; cuda:N sees GPU N only.
-            CUDA_VISIBLE_DEVICES: options.device.startsWith('cuda:') ? options.device.slice('cuda:'.length) : '',
-          },
-        });
-      } catch (error) {
-        reject(error);
-        return;
-      }
-      if (child.pid === undefined) {
-        child.once('error', (error) => reject(error));
-        return;
-      }
-      const worker = new ProcessWorker(child);
-      let settled = false;
-      const fail = (error: WorkerStartError) => {
-        if (settled) return;
-        settled = true;
-        cleanup();
-        // Never leave a half-started process behind: kill the group, then report.
-        void worker.terminate({ graceMs: 0, immediate: true }).then(() => reject(error));
-      };
-      const onMessage = (message: FromWorker) => {
-        if (message.type === 'ready') {
-          if (settled) return;
-          settled = true;
-          cleanup();
-          resolve(worker);
-        } else if (message.type === 'load-error') {
-          const e = message.error;
-          fail(
-            Object.assign(new WorkerStartError(`task module ${options.taskModule} failed to load: ${e.name}: ${e.message}`, 'ERR_TASK_MODULE_LOAD', ''), {
-              cause: e,
-              stack: e.stack,
-            }),
-          );
-        }
-      };
-      const onExit = (exitCode: number | null, signal: string | null) =>
-        fail(
-          new WorkerStartError(
-            `worker process exited during start (exit code ${String(exitCode)}, signal ${String(signal)})`,
-            'ERR_WORKER_START_EXIT',
-            worker.stderrTail,
-          ),
-        );
-      const timer = setTimeout(
-        () => fail(new WorkerStartError(`worker did not become ready within ${options.startTimeoutMs} ms`, 'ERR_WORKER_START_TIMEOUT', worker.stderrTail)),
-        options.startTimeoutMs,
-      );
-      const onAbort = () => fail(new WorkerStartError('worker start aborted', 'ERR_WORKER_START_ABORTED', ''));
-      const cleanup = () => {
-        clearTimeout(timer);
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-        options.signal?.removeEventListener('abort', onAbort);
-      };
-      child.on('message', onMessage);
-      child.once('exit', onExit);
-      options.signal?.addEventListener('abort', onAbort, { once: true });
+  static async start(options: ProcessWorkerOptions): Promise<ProcessWorker> {
+    const child = fork(ENTRY, [], {
+      detached: true, // its own process group: one kill reaches the grandchildren too
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      execArgv: [...options.execArgv],
+      env: {
+        ...process.env,
+        ...options.env,
+        [WORKER_ENV.taskModule]: options.taskModule,
+        [WORKER_ENV.workerId]: options.workerId,
+        [WORKER_ENV.device]: options.device,
+        // A cpu worker sees no GPU, so a CPU task cannot grab one by accident; cuda:N sees GPU N only.
+        CUDA_VISIBLE_DEVICES: options.device.startsWith('cuda:') ? options.device.slice('cuda:'.length) : '',
+      },
     });
+    if (child.pid === undefined) {
+      // The spawn itself failed (no node binary, too many processes): the error says why.
+      throw await new Promise<Error>((resolve) => child.once('error', resolve));
+    }
+    const worker = new ProcessWorker(child);
+    const handshake = {
+      subscribe: (onMessage: (message: FromWorker) => void, onExit: (code: number | null, signal: string | null) => void) => {
+        child.on('message', onMessage);
+        child.once('exit', onExit);
+        return () => {
+          child.off('message', onMessage);
+          child.off('exit', onExit);
+        };
+      },
+      // Never leave a half-started process behind: kill the group.
+      kill: () => worker.terminate({ graceMs: 0, immediate: true }),
+      get stderrTail() {
+        return worker.stderrTail;
+      },
+    };
+    await awaitReady(handshake, { what: 'worker process', ...options });
+    return worker;
   }
 
   /** Listens for results and the exit; one listener at a time (the connection actor). */
-  listen(listener: ProcessWorkerListener | undefined): void {
+  listen(listener: WorkerListener | undefined): void {
     this.#listener = listener;
-    if (listener !== undefined && this.exit !== undefined) listener.exit(this.exit, this.#stderrTail);
+    if (listener !== undefined && this.exit !== undefined) listener.exit({ ...this.exit, stderrTail: this.#stderrTail });
   }
 
   /** Gives a spare process its slot's identity. */

@@ -6,12 +6,10 @@ import type {
   StartedWorker,
   StartWorkerInput,
   TerminateWorkerInput,
-  WorkerConnectionCommand,
-  WorkerConnectionEvent,
-  WorkerConnectionInput,
   WorkerExit,
 } from '../../machines/workerActors.js';
 import { ThreadWorker } from './threadWorker.js';
+import { workerConnection } from './workerConnection.js';
 
 export interface ThreadRuntimeOptions {
   readonly taskModule: string;
@@ -39,28 +37,7 @@ export function createThreadRuntime(options: ThreadRuntimeOptions) {
       return { pid: undefined, handle: worker };
     }),
 
-    workerConnection: fromCallback<WorkerConnectionCommand, WorkerConnectionInput, WorkerConnectionEvent>(
-      ({ input, sendBack, receive }) => {
-        const worker = asThread(input.worker);
-        worker.listen({
-          result: (message) =>
-            sendBack({
-              type: 'process.result',
-              taskId: message.id,
-              outcome: message.ok ? { ok: true, value: message.value } : { ok: false, error: message.error },
-            }),
-          exit: (exit, outOfMemory) =>
-            sendBack({
-              type: 'process.exited',
-              exitCode: exit.exitCode,
-              signal: null,
-              ...(outOfMemory ? { outOfMemory: { resource: 'heap' as const, limitBytes: options.heapLimitMb * 1024 * 1024 } } : {}),
-            }),
-        });
-        receive((command) => worker.run(command.task));
-        return () => worker.listen(undefined);
-      },
-    ),
+    workerConnection,
 
     memoryPoller: fromCallback<MemoryPollerCommand, MemoryPollerInput, MemoryPollerEvent>(() => () => {}),
 

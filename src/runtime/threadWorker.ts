@@ -1,8 +1,9 @@
 import { Worker } from 'node:worker_threads';
 import type { TaskAssignment } from '../../machines/taskTypes.js';
 import type { WorkerExit } from '../../machines/workerActors.js';
-import type { ResultMessage } from './processWorker.js';
 import type { FromWorker, ToWorker } from './protocol.js';
+import { awaitReady } from './startHandshake.js';
+import type { ConnectedWorker, WorkerListener } from './workerConnection.js';
 
 const ENTRY = new URL('./worker/threadEntry.js', import.meta.url);
 
@@ -15,24 +16,22 @@ export interface ThreadWorkerOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
-export interface ThreadWorkerListener {
-  result(message: ResultMessage): void;
-  exit(exit: WorkerExit, outOfMemory: boolean): void;
-}
-
 /**
  * One worker thread. A deadline ends it with `worker.terminate()`, which stops even a
  * synchronous loop; a heap over `resourceLimits` ends it with ERR_WORKER_OUT_OF_MEMORY.
  * What a thread cannot have: its own RSS, pid, environment for CUDA, or survival of a
  * native crash — that takes the whole host down (docs/devices.md).
  */
-export class ThreadWorker {
+export class ThreadWorker implements ConnectedWorker {
   readonly exited: Promise<WorkerExit>;
   exit: WorkerExit | undefined;
   #outOfMemory = false;
-  #listener: ThreadWorkerListener | undefined;
+  #listener: WorkerListener | undefined;
 
-  private constructor(private readonly thread: Worker) {
+  private constructor(
+    private readonly thread: Worker,
+    private readonly heapLimitBytes: number,
+  ) {
     thread.on('error', (error: Error & { code?: string }) => {
       if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') this.#outOfMemory = true;
     });
@@ -40,7 +39,7 @@ export class ThreadWorker {
       thread.once('exit', (exitCode) => {
         this.exit = { exitCode, signal: null };
         resolve(this.exit);
-        this.#listener?.exit(this.exit, this.#outOfMemory);
+        this.#listener?.exit(this.#report());
       });
     });
     thread.on('message', (message: FromWorker) => {
@@ -52,52 +51,40 @@ export class ThreadWorker {
     return this.thread.threadId;
   }
 
-  static start(options: ThreadWorkerOptions): Promise<ThreadWorker> {
-    return new Promise((resolve, reject) => {
-      const thread = new Worker(ENTRY, {
-        workerData: { taskModule: options.taskModule, workerId: options.workerId, device: 'cpu' },
-        resourceLimits: { maxOldGenerationSizeMb: options.heapLimitMb },
-      });
-      const worker = new ThreadWorker(thread);
-      let settled = false;
-      const fail = (error: Error) => {
-        if (settled) return;
-        settled = true;
-        cleanup();
-        void worker.terminate().then(() => reject(error));
-      };
-      const onMessage = (message: FromWorker) => {
-        if (message.type === 'ready' && !settled) {
-          settled = true;
-          cleanup();
-          resolve(worker);
-        } else if (message.type === 'load-error') {
-          const e = message.error;
-          fail(Object.assign(new Error(`task module ${options.taskModule} failed to load: ${e.name}: ${e.message}`), { code: 'ERR_TASK_MODULE_LOAD', cause: e, stack: e.stack }));
-        }
-      };
-      const onExit = (exitCode: number) =>
-        fail(Object.assign(new Error(`worker thread exited during start (exit code ${exitCode})`), { code: 'ERR_WORKER_START_EXIT' }));
-      const timer = setTimeout(
-        () => fail(Object.assign(new Error(`worker thread did not become ready within ${options.startTimeoutMs} ms`), { code: 'ERR_WORKER_START_TIMEOUT' })),
-        options.startTimeoutMs,
-      );
-      const onAbort = () => fail(Object.assign(new Error('worker start aborted'), { code: 'ERR_WORKER_START_ABORTED' }));
-      const cleanup = () => {
-        clearTimeout(timer);
-        thread.off('message', onMessage);
-        thread.off('exit', onExit);
-        options.signal?.removeEventListener('abort', onAbort);
-      };
-      thread.on('message', onMessage);
-      thread.once('exit', onExit);
-      options.signal?.addEventListener('abort', onAbort, { once: true });
+  static async start(options: ThreadWorkerOptions): Promise<ThreadWorker> {
+    const thread = new Worker(ENTRY, {
+      workerData: { taskModule: options.taskModule, workerId: options.workerId, device: 'cpu' },
+      resourceLimits: { maxOldGenerationSizeMb: options.heapLimitMb },
     });
+    const worker = new ThreadWorker(thread, options.heapLimitMb * 1024 * 1024);
+    const handshake = {
+      subscribe: (onMessage: (message: FromWorker) => void, onExit: (code: number | null, signal: string | null) => void) => {
+        const onThreadExit = (code: number) => onExit(code, null);
+        thread.on('message', onMessage);
+        thread.once('exit', onThreadExit);
+        return () => {
+          thread.off('message', onMessage);
+          thread.off('exit', onThreadExit);
+        };
+      },
+      kill: () => worker.terminate(),
+      stderrTail: '',
+    };
+    await awaitReady(handshake, { what: 'worker thread', ...options });
+    return worker;
   }
 
-  listen(listener: ThreadWorkerListener | undefined): void {
+  listen(listener: WorkerListener | undefined): void {
     this.#listener = listener;
-    if (listener !== undefined && this.exit !== undefined) listener.exit(this.exit, this.#outOfMemory);
+    if (listener !== undefined && this.exit !== undefined) listener.exit(this.#report());
+  }
+
+  /** How the thread ended, for its machine; running out of heap is a memory kill, not a crash. */
+  #report() {
+    const exit = this.exit as WorkerExit;
+    return this.#outOfMemory
+      ? { ...exit, outOfMemory: { resource: 'heap' as const, limitBytes: this.heapLimitBytes } }
+      : { ...exit };
   }
 
   run(task: TaskAssignment): void {
