@@ -20,6 +20,8 @@ export interface StartWorkerInput {
 export interface StartedWorker {
   readonly pid: number | undefined;
   readonly handle: unknown;
+  /** The task names the worker's module exports. */
+  readonly tasks?: readonly string[] | undefined;
 }
 
 export interface WorkerConnectionInput {

@@ -1,6 +1,6 @@
 import { supervisorMachine } from '../machines/supervisorMachine.js';
 import { workerMachine } from '../machines/workerMachine.js';
-import { machineToMermaid } from './machineDiagram.js';
+import { describeMachine, graphToMermaid } from './machineGraph.js';
 
 const MACHINES = { worker: workerMachine, supervisor: supervisorMachine } as const;
 
@@ -14,7 +14,7 @@ export function withMachineDiagrams(markdown: string): string {
     (block, name: string) => {
       const machine = MACHINES[name as keyof typeof MACHINES];
       if (!machine) return block;
-      return `<!-- diagram:${name} -->\n\`\`\`mermaid\n${machineToMermaid(machine)}\n\`\`\`\n<!-- /diagram:${name} -->`;
+      return `<!-- diagram:${name} -->\n\`\`\`mermaid\n${graphToMermaid(describeMachine(machine))}\n\`\`\`\n<!-- /diagram:${name} -->`;
     },
   );
 }

@@ -204,6 +204,16 @@ export class Pool {
     });
   }
 
+  /** The task names the module exports, as the workers reported them (empty before any worker started). */
+  taskNames(): readonly string[] {
+    const snapshot = this.actor.getSnapshot();
+    for (const child of Object.values(snapshot.children) as Array<{ getSnapshot(): { context: WorkerContext } } | undefined>) {
+      const tasks = child?.getSnapshot().context.worker?.tasks;
+      if (tasks !== undefined && tasks.length > 0) return tasks;
+    }
+    return [];
+  }
+
   /** A consistent picture of the pool now: every worker's state, pid, memory and task. */
   status(): PoolStatus {
     const snapshot = this.actor.getSnapshot();

@@ -50,10 +50,10 @@ export function createProcessRuntime(options: ProcessRuntimeOptions) {
       const spare = spares.take(input.device);
       if (spare !== undefined) {
         spare.adopt(input.workerId);
-        return { pid: spare.pid, handle: spare };
+        return { pid: spare.pid, handle: spare, tasks: spare.tasks };
       }
       const worker = await startProcess(input.workerId, input.device, input.startTimeoutMs, signal);
-      return { pid: worker.pid, handle: worker };
+      return { pid: worker.pid, handle: worker, tasks: worker.tasks };
     }),
 
     workerConnection,

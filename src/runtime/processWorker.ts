@@ -31,6 +31,8 @@ export class ProcessWorker implements ConnectedWorker {
   /** Resolves once the process has exited (not necessarily its grandchildren). */
   readonly exited: Promise<WorkerExit>;
   exit: WorkerExit | undefined;
+  /** The task module's exported functions, as the worker reported them when ready. */
+  tasks: readonly string[] = [];
   #stderrTail = '';
   #listener: WorkerListener | undefined;
 
@@ -96,7 +98,7 @@ export class ProcessWorker implements ConnectedWorker {
         return worker.stderrTail;
       },
     };
-    await awaitReady(handshake, { what: 'worker process', ...options });
+    worker.tasks = await awaitReady(handshake, { what: 'worker process', ...options });
     return worker;
   }
 

@@ -21,28 +21,32 @@ export interface StartingWorker {
 }
 
 /**
- * Waits for a new worker's `ready`: rejects with a {@link WorkerStartError} — after
+ * Waits for a new worker's `ready` and resolves with the task names it reported: rejects with a {@link WorkerStartError} — after
  * ending the worker — when its task module fails to load, it exits first, it takes
  * longer than `startTimeoutMs`, or `signal` aborts. Shared by both backends.
  */
 export function awaitReady(
   worker: StartingWorker,
   options: { readonly what: string; readonly taskModule: string; readonly startTimeoutMs: number; readonly signal?: AbortSignal | undefined },
-): Promise<void> {
+): Promise<readonly string[]> {
   return new Promise((resolve, reject) => {
     let settled = false;
+    let tasks: readonly string[] = [];
     const finish = (error?: WorkerStartError) => {
       if (settled) return;
       settled = true;
       unsubscribe();
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
-      if (error === undefined) resolve();
+      if (error === undefined) resolve(tasks);
       else void worker.kill().then(() => reject(error));
     };
     const unsubscribe = worker.subscribe(
       (message) => {
-        if (message.type === 'ready') finish();
+        if (message.type === 'ready') {
+          tasks = message.tasks;
+          finish();
+        }
         else if (message.type === 'load-error') {
           const e = message.error;
           const error = new WorkerStartError(`task module ${options.taskModule} failed to load: ${e.name}: ${e.message}`, 'ERR_TASK_MODULE_LOAD', '');

@@ -34,7 +34,7 @@ export function createThreadRuntime(options: ThreadRuntimeOptions) {
         heapLimitMb: options.heapLimitMb,
         signal,
       });
-      return { pid: undefined, handle: worker };
+      return { pid: undefined, handle: worker, tasks: worker.tasks };
     }),
 
     workerConnection,

@@ -25,6 +25,8 @@ export interface ThreadWorkerOptions {
 export class ThreadWorker implements ConnectedWorker {
   readonly exited: Promise<WorkerExit>;
   exit: WorkerExit | undefined;
+  /** The task module's exported functions, as the worker reported them when ready. */
+  tasks: readonly string[] = [];
   #outOfMemory = false;
   #listener: WorkerListener | undefined;
 
@@ -70,7 +72,7 @@ export class ThreadWorker implements ConnectedWorker {
       kill: () => worker.terminate(),
       stderrTail: '',
     };
-    await awaitReady(handshake, { what: 'worker thread', ...options });
+    worker.tasks = await awaitReady(handshake, { what: 'worker thread', ...options });
     return worker;
   }
 
