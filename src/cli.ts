@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from './errors.js';
 import { InferenceEngine, type InferenceOutcome } from './inference/engine.js';
 import type { PoolAuditEvent } from './pool.js';
+import { serve, SERVE_USAGE } from './service/serveCommand.js';
 
 const USAGE = `usage: poolvisor infer <links.json|links.jsonl> [options]
 
@@ -265,8 +266,20 @@ async function infer(argv: string[]): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === 'help') {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${USAGE}\n\n${SERVE_USAGE}\n`);
     return command === undefined ? 2 : 0;
+  }
+  if (command === 'serve') {
+    if (rest.includes('--help')) {
+      process.stdout.write(`${SERVE_USAGE}\n`);
+      return 0;
+    }
+    try {
+      return await serve(rest);
+    } catch (error) {
+      process.stderr.write(`poolvisor serve: ${(error as Error).message}\n`);
+      return error instanceof ConfigError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1;
+    }
   }
   if (command !== 'infer') {
     process.stderr.write(`poolvisor: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`);

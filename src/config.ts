@@ -94,6 +94,11 @@ export type ResolvedPoolOptions = z.output<typeof poolOptionsSchema> & { maxWork
 const RETRYABLE = ['crash', 'memory', 'timeout'] as const;
 
 export const runOptionsSchema = z.strictObject({
+  /** Your id for the task, as the audit trail will show it; the pool numbers tasks itself otherwise. */
+  taskId: z
+    .string({ error: 'expected a string' })
+    .regex(/^[A-Za-z][\w.:-]{0,127}$/, { error: 'expected a letter, then up to 127 letters, digits, _ . : or -' })
+    .optional(),
   timeoutMs: int(1, `an integer from 1 to ${MAX_TIMER_MS} (ms)`).optional(),
   memoryLimitMb: positiveMb.optional(),
   gpuMemoryLimitMb: positiveMb.optional(),

@@ -96,7 +96,7 @@ function resolveTaskModule(task: URL | string): string {
   let url: URL;
   if (task instanceof URL) url = task;
   else if (task.startsWith('file:')) url = new URL(task);
-  else if (isAbsolute(task) || task.startsWith('.')) url = pathToFileURL(resolvePath(task));
+  else if (isAbsolute(task) || task.startsWith('.') || existsSync(resolvePath(task))) url = pathToFileURL(resolvePath(task));
   else {
     throw new ConfigError([
       { field: 'task', message: `expected a file URL or a path such as new URL('./tasks.js', import.meta.url), got ${JSON.stringify(task)}`, received: task },
@@ -331,7 +331,10 @@ export class Pool {
     }
     const refusal = this.#refusal();
     if (refusal) return Promise.reject(refusal);
-    const id = String(++this.#nextId);
+    const id = opts?.taskId ?? String(++this.#nextId);
+    if (this.#pending.has(id)) {
+      return Promise.reject(new ConfigError([{ field: 'taskId', message: `expected an id no running or queued task has, got ${JSON.stringify(id)}`, received: id }]));
+    }
     const signal = opts?.signal;
     if (signal?.aborted) return Promise.reject(new TaskCancelledError({ taskId: id, stage: 'queued', reason: signal.reason }));
     const task: TaskRequest = {

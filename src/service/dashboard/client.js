@@ -1,0 +1,271 @@
+// @ts-nocheck -- browser code (DOM), checked by the browser test rather than tsc's Node settings.
+/**
+ * The dashboard: statecharts laid out from /v1/machines, each worker's state live
+ * from /v1/events, memory sparklines against the soft and hard limits, the audit
+ * trail. The token (if the server wants one) comes from the page's #token=… so it
+ * never lands in a URL the server logs.
+ */
+const token = new URLSearchParams(location.hash.slice(1)).get('token');
+const headers = token ? { authorization: `Bearer ${token}` } : {};
+const $ = (id) => document.getElementById(id);
+const svgNS = 'http://www.w3.org/2000/svg';
+const el = (name, attrs = {}, parent) => {
+  const node = document.createElementNS(svgNS, name);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  parent?.appendChild(node);
+  return node;
+};
+const mib = (b) => `${Math.round(b / 1048576)} MiB`;
+
+/** Lays a machine out: atomic states are boxes, compound states contain their children in a row. */
+function layout(graph) {
+  const children = (parent) => graph.states.filter((s) => s.parent === parent);
+  const boxes = new Map();
+  const measure = (state) => {
+    const kids = children(state.path);
+    if (kids.length === 0) return { w: Math.max(64, state.key.length * 7 + 16), h: 28 };
+    const sizes = kids.map(measure);
+    return { w: sizes.reduce((s, k) => s + k.w, 0) + 10 * (kids.length + 1), h: Math.max(...sizes.map((k) => k.h)) + 30 };
+  };
+  const place = (state, x, y) => {
+    const size = measure(state);
+    boxes.set(state.path, { x, y, ...size, state });
+    let cx = x + 10;
+    for (const kid of children(state.path)) {
+      place(kid, cx, y + 22);
+      cx += measure(kid).w + 10;
+    }
+  };
+  let x = 10;
+  let height = 0;
+  for (const top of children('')) {
+    place(top, x, 10);
+    const size = measure(top);
+    x += size.w + 18;
+    height = Math.max(height, size.h);
+  }
+  return { boxes, width: x, height: height + 20 };
+}
+
+function drawMachine(graph, container) {
+  const { boxes, width, height } = layout(graph);
+  const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, width: '100%', role: 'img', 'aria-label': `${graph.id} statechart` });
+  const defs = el('defs', {}, svg);
+  const marker = el('marker', { id: `arrow-${graph.id}`, viewBox: '0 0 8 8', refX: 8, refY: 4, markerWidth: 6, markerHeight: 6, orient: 'auto-start-reverse' }, defs);
+  el('path', { d: 'M0,0 L8,4 L0,8 z', fill: '#9aa3b5' }, marker);
+  const groups = new Map();
+  for (const [path, box] of boxes) {
+    const g = el('g', { class: `state ${box.state.type === 'compound' ? 'compound' : ''}`, 'data-path': path }, svg);
+    el('rect', { x: box.x, y: box.y, width: box.w, height: box.h, rx: 6 }, g);
+    const text = el('text', { x: box.x + 6, y: box.y + (box.state.type === 'compound' ? 14 : 18) }, g);
+    text.textContent = box.state.key;
+    groups.set(path, g);
+  }
+  for (const t of graph.transitions) {
+    const a = boxes.get(t.source);
+    const b = boxes.get(t.target);
+    if (!a || !b || t.source === t.target) continue;
+    const [x1, y1, x2, y2] = [a.x + a.w / 2, a.y + a.h, b.x + b.w / 2, b.y];
+    const bend = Math.max(18, Math.abs(x2 - x1) / 6);
+    const path = el('path', { class: 'edge', d: `M${x1},${y1} C${x1},${y1 + bend} ${x2},${y2 - bend} ${x2},${y2}`, 'marker-end': `url(#arrow-${graph.id})` }, svg);
+    el('title', {}, path).textContent = `${t.source} → ${t.target}: ${t.event}${t.guard ? ` [${t.guard}]` : ''}`;
+  }
+  container.replaceChildren(svg);
+  return (activePath) => {
+    for (const [path, g] of groups) g.classList.toggle('active', activePath === path || activePath.startsWith(`${path}.`));
+  };
+}
+
+function sparkline(points, limit, soft) {
+  const svg = el('svg', { viewBox: '0 0 300 50', width: '100%', height: 50, class: 'sparkline' });
+  const top = Math.max(limit * 1.1, ...points.map((p) => p));
+  const y = (v) => 48 - (v / top) * 46;
+  el('line', { x1: 0, x2: 300, y1: y(limit), y2: y(limit), stroke: '#d33a2c', 'stroke-dasharray': '4 3' }, svg);
+  el('line', { x1: 0, x2: 300, y1: y(soft), y2: y(soft), stroke: '#d98b00', 'stroke-dasharray': '2 3' }, svg);
+  if (points.length > 1) {
+    const d = points.map((v, i) => `${i === 0 ? 'M' : 'L'}${(i / (points.length - 1)) * 300},${y(v)}`).join(' ');
+    el('path', { d, fill: 'none', stroke: '#2f6fde', 'stroke-width': 1.5 }, svg);
+  }
+  return svg;
+}
+
+const workers = new Map();
+let machines;
+let limits = { memoryLimitBytes: 1, softMemoryRatio: 0.8 };
+
+function workerCard(id) {
+  if (workers.has(id)) return workers.get(id);
+  const card = document.createElement('div');
+  card.className = 'worker';
+  card.dataset.worker = id;
+  card.dataset.history = '';
+  card.innerHTML = `<div class="head"><span>${id}</span><span class="badge" data-role="state">…</span></div>
+    <div class="meta" data-role="meta"></div><div data-role="chart"></div><div data-role="memory"></div>`;
+  $('workers').appendChild(card);
+  const highlight = drawMachine(machines.worker, card.querySelector('[data-role="chart"]'));
+  const entry = { card, highlight, rss: [], state: undefined };
+  workers.set(id, entry);
+  return entry;
+}
+
+function setWorkerState(id, state, path) {
+  const entry = workerCard(id);
+  entry.highlight(path);
+  const badge = entry.card.querySelector('[data-role="state"]');
+  badge.textContent = state;
+  badge.className = `badge ${state}`;
+  entry.card.dataset.state = state;
+  if (entry.state !== state) {
+    entry.card.dataset.history = entry.card.dataset.history ? `${entry.card.dataset.history},${state}` : state;
+    entry.state = state;
+  }
+}
+
+let previous;
+function onStatus(status) {
+  limits = status.limits ?? limits;
+  $('pool-state').textContent = status.degraded ? `degraded: ${status.degraded.reason}` : status.state;
+  $('queue-depth').textContent = status.queued;
+  $('running').textContent = status.running;
+  $('succeeded').textContent = status.counts.succeeded;
+  $('failed').textContent = status.counts.failed;
+  $('killed').textContent = status.counts.killed;
+  if (previous) {
+    const settled = status.counts.succeeded + status.counts.failed - previous.counts.succeeded - previous.counts.failed;
+    $('throughput').textContent = (settled / Math.max(0.001, (status.at - previous.at) / 1000)).toFixed(1);
+  }
+  previous = status;
+  for (const w of status.workers) {
+    const entry = workerCard(w.id);
+    if (entry.state === undefined) setWorkerState(w.id, w.state, w.state);
+    entry.rss.push(w.rssBytes);
+    if (entry.rss.length > 120) entry.rss.shift();
+    entry.card.querySelector('[data-role="meta"]').textContent =
+      `${w.device} · pid ${w.pid ?? '–'} · ${mib(w.rssBytes)} of ${mib(limits.memoryLimitBytes)} · restarts ${w.restarts}${w.taskId ? ` · task ${w.taskId}` : ''}`;
+    entry.card.querySelector('[data-role="memory"]').replaceChildren(sparkline(entry.rss, limits.memoryLimitBytes, limits.memoryLimitBytes * limits.softMemoryRatio));
+  }
+  const select = $('task-name');
+  if (select.options.length === 0 && status.tasks?.length) {
+    for (const name of status.tasks) select.append(new Option(name, name));
+    renderSamples(status.tasks);
+  }
+}
+
+function describeAudit(e) {
+  switch (e.type) {
+    case 'worker.killed': {
+      const t = e.termination;
+      const why = t.reason === 'memory' ? `memory (${t.resource}): ${mib(t.usedBytes)} over ${mib(t.limitBytes)}` : t.reason === 'timeout' ? `deadline ${t.timeoutMs} ms` : t.reason === 'crashed' ? `crashed (code ${t.exitCode}, signal ${t.signal})` : t.reason;
+      return [`${e.workerId} killed (pid ${e.pid}): ${why}${e.taskId ? `, task ${e.taskId}` : ''}`, 'kill'];
+    }
+    case 'task.failed':
+      return [`task ${e.taskId} failed: ${e.failure.code}`, 'kill'];
+    case 'task.succeeded':
+      return [`task ${e.taskId} succeeded on ${e.workerId} in ${Math.round(e.durationMs)} ms`, ''];
+    case 'worker.restart-scheduled':
+      return [`${e.workerId} restart in ${e.delayMs} ms${e.counted ? ` (failure ${e.failuresInWindow} in window)` : ''}`, ''];
+    case 'memory.warning':
+      return [`${e.workerId} over the soft threshold: ${mib(e.usedBytes)} of ${mib(e.limitBytes)} ${e.resource}`, 'kill'];
+    default:
+      return [`${e.type}${e.workerId ? ` ${e.workerId}` : ''}${e.taskId ? ` task ${e.taskId}` : ''}`, ''];
+  }
+}
+
+function onAudit(event) {
+  const [text, cls] = describeAudit(event);
+  const line = document.createElement('div');
+  line.className = cls;
+  line.dataset.type = event.type;
+  line.textContent = `${new Date(event.at).toISOString().slice(11, 23)}  ${text}`;
+  line.title = JSON.stringify(event, null, 1);
+  const log = $('audit');
+  log.prepend(line);
+  while (log.childElementCount > 300) log.lastElementChild.remove();
+}
+
+let superHighlight;
+function onState(event) {
+  if (event.actor === 'supervisor') superHighlight?.(event.path);
+  else setWorkerState(event.actor, event.state, event.path);
+}
+
+/** Server-Sent Events over fetch, so the token travels in a header; resumes with Last-Event-ID. */
+async function stream() {
+  let lastId = 0;
+  for (;;) {
+    try {
+      const response = await fetch('/v1/events', { headers: { ...headers, ...(lastId ? { 'last-event-id': String(lastId) } : {}) } });
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          let type = 'message';
+          let data = '';
+          for (const line of block.split('\n')) {
+            if (line.startsWith('id: ')) lastId = Number(line.slice(4));
+            else if (line.startsWith('event: ')) type = line.slice(7);
+            else if (line.startsWith('data: ')) data += line.slice(6);
+          }
+          if (!data) continue;
+          const payload = JSON.parse(data);
+          if (type === 'status') onStatus(payload);
+          else if (type === 'audit') onAudit(payload);
+          else if (type === 'state') onState(payload);
+        }
+      }
+    } catch {
+      // the server went away: try again shortly
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+function renderSamples(tasks) {
+  const samples = [];
+  if (tasks.includes('inferMechanism')) {
+    const link = (sampling) => JSON.stringify({ id: 'demo', causeId: 'programa:vias', effectId: 'resultado:tiempo', evidence: [{ test: 'hoop', passed: true }], sampling }, null, 1);
+    samples.push(['A quick inference', 'inferMechanism', link({ chains: 4, draws: 2000, warmup: 500, seed: 1 }), '']);
+    samples.push(['Runs past its deadline', 'inferMechanism', link({ chains: 4, draws: 50000000, warmup: 10, seed: 1 }), '1500']);
+    samples.push(['Keeps every draw (memory)', 'inferMechanism', link({ chains: 4, draws: 50000000, warmup: 10, seed: 1, keepDraws: true }), '30000']);
+  }
+  if (tasks.includes('spin')) samples.push(['Spins forever', 'spin', 'null', '1000']);
+  for (const [label, task, payload, timeout] of samples) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = label;
+    button.onclick = () => {
+      $('task-name').value = task;
+      $('payload').value = payload;
+      $('timeout').value = timeout;
+    };
+    $('samples').appendChild(button);
+  }
+}
+
+$('submit').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const out = $('submit-result');
+  try {
+    const body = { task: $('task-name').value, payload: JSON.parse($('payload').value || 'null') };
+    if ($('timeout').value) body.timeoutMs = Number($('timeout').value);
+    const response = await fetch('/v1/tasks', { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const answer = await response.json();
+    out.textContent = response.ok ? `submitted ${answer.id}` : `${response.status} ${answer.error.code}: ${answer.error.message}`;
+    out.dataset.taskId = answer.id ?? '';
+  } catch (error) {
+    out.textContent = String(error);
+  }
+});
+
+machines = await (await fetch('/v1/machines', { headers })).json();
+superHighlight = drawMachine(machines.supervisor, $('supervisor'));
+superHighlight('running');
+onStatus({ ...(await (await fetch('/v1/pool', { headers })).json()), at: Date.now() });
+document.body.dataset.ready = 'true';
+void stream();

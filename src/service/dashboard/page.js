@@ -1,0 +1,69 @@
+// @ts-check
+/** The dashboard's page; its script is /dashboard/client.js. No framework, no build step. */
+export const dashboardPage = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>poolvisor</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+  :root { --fg: #1d2433; --muted: #6b7385; --line: #d8dce6; --bg: #f6f7fa; --busy: #2f6fde; --idle: #1f9d55; --monitoring: #d98b00; --killed: #d33a2c; --restarting: #7b55d6; --stopped: #8a8f99; }
+  * { box-sizing: border-box; }
+  body { margin: 0; font: 14px/1.4 system-ui, sans-serif; color: var(--fg); background: var(--bg); }
+  header { display: flex; gap: 24px; align-items: baseline; padding: 12px 20px; background: #fff; border-bottom: 1px solid var(--line); }
+  header h1 { font-size: 18px; margin: 0; }
+  .kpi { color: var(--muted); } .kpi b { color: var(--fg); font-size: 16px; }
+  main { display: grid; grid-template-columns: minmax(0, 2fr) minmax(320px, 1fr); gap: 16px; padding: 16px 20px; }
+  section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 12px; margin-bottom: 16px; }
+  h2 { font-size: 14px; margin: 0 0 8px; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
+  .workers { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 12px; }
+  .worker { border: 1px solid var(--line); border-radius: 6px; padding: 8px; }
+  .worker .head { display: flex; justify-content: space-between; font-weight: 600; }
+  .badge { padding: 1px 8px; border-radius: 10px; color: #fff; background: var(--stopped); font-size: 12px; }
+  .badge.idle { background: var(--idle); } .badge.busy { background: var(--busy); } .badge.monitoring { background: var(--monitoring); }
+  .badge.killed { background: var(--killed); } .badge.restarting { background: var(--restarting); }
+  svg text { font: 11px system-ui, sans-serif; fill: var(--fg); }
+  svg .state rect { fill: #fff; stroke: #aab1c2; } svg .state.compound > rect { fill: #f4f6fb; stroke-dasharray: 3 2; }
+  svg .state.active > rect { fill: #ffe9a8; stroke: #d98b00; stroke-width: 2; }
+  svg .edge { stroke: #9aa3b5; stroke-width: 1; fill: none; opacity: .55; }
+  .meta { color: var(--muted); font-size: 12px; }
+  .log { max-height: 420px; overflow: auto; font: 12px/1.35 ui-monospace, monospace; }
+  .log div { border-bottom: 1px solid #eef0f4; padding: 3px 0; } .log .kill { color: var(--killed); }
+  form { display: grid; gap: 6px; } input, select, textarea, button { font: inherit; padding: 4px 6px; }
+  textarea { min-height: 90px; font-family: ui-monospace, monospace; font-size: 12px; }
+  .samples button { margin: 0 4px 4px 0; }
+</style>
+</head>
+<body>
+<header>
+  <h1>poolvisor</h1>
+  <span class="kpi">pool <b id="pool-state">…</b></span>
+  <span class="kpi">queued <b id="queue-depth">0</b></span>
+  <span class="kpi">running <b id="running">0</b></span>
+  <span class="kpi">throughput <b id="throughput">0</b> tasks/s</span>
+  <span class="kpi">succeeded <b id="succeeded">0</b> · failed <b id="failed">0</b> · killed <b id="killed">0</b></span>
+</header>
+<main>
+  <div>
+    <section><h2>Workers</h2><div class="workers" id="workers"></div></section>
+    <section><h2>Supervisor</h2><div id="supervisor"></div></section>
+  </div>
+  <div>
+    <section>
+      <h2>Submit a task</h2>
+      <div class="samples" id="samples"></div>
+      <form id="submit">
+        <label>task <select id="task-name" name="task"></select></label>
+        <label>payload (JSON) <textarea id="payload" name="payload">null</textarea></label>
+        <label>timeout (ms) <input id="timeout" name="timeoutMs" type="number" min="1" placeholder="pool default"></label>
+        <button type="submit" id="submit-button">Submit</button>
+        <div class="meta" id="submit-result"></div>
+      </form>
+    </section>
+    <section><h2>Audit trail</h2><div class="log" id="audit"></div></section>
+  </div>
+</main>
+<script type="module" src="/dashboard/client.js"></script>
+</body>
+</html>
+`;

@@ -1,0 +1,95 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Pool, PoolAuditEvent } from '../pool.js';
+
+const WORKER_STATES = ['restarting', 'idle', 'busy', 'monitoring', 'killed', 'stopping', 'stopped'] as const;
+
+/**
+ * Prometheus metrics of one pool, in a registry of its own (several pools, several
+ * servers in one process do not collide). Counters follow the audit trail; gauges
+ * are read from `pool.status()` when scraped, so they cost nothing in between.
+ */
+export function createPoolMetrics(pool: Pool): { registry: Registry; record: (event: PoolAuditEvent) => void } {
+  const registry = new Registry();
+  const tasks = new Counter({ name: 'poolvisor_tasks_total', help: 'Tasks settled, by outcome (succeeded, or the failure code).', labelNames: ['outcome'], registers: [registry] });
+  const duration = new Histogram({
+    name: 'poolvisor_task_duration_seconds',
+    help: 'Time from dispatch to a worker to settlement.',
+    labelNames: ['outcome'],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
+    registers: [registry],
+  });
+  const kills = new Counter({ name: 'poolvisor_worker_kills_total', help: 'Workers killed, by reason.', labelNames: ['reason'], registers: [registry] });
+  const restarts = new Counter({ name: 'poolvisor_worker_restarts_total', help: 'Worker restarts scheduled.', labelNames: ['counted'], registers: [registry] });
+  const snapshot = () => pool.status();
+  new Gauge({
+    name: 'poolvisor_queue_depth',
+    help: 'Tasks waiting for a worker.',
+    registers: [registry],
+    collect() {
+      this.set(snapshot().queued);
+    },
+  });
+  new Gauge({
+    name: 'poolvisor_worker_rss_bytes',
+    help: "Last sampled resident memory of each worker's process tree.",
+    labelNames: ['worker', 'device'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const w of snapshot().workers) this.set({ worker: w.id, device: w.device }, w.rssBytes);
+    },
+  });
+  new Gauge({
+    name: 'poolvisor_worker_gpu_bytes',
+    help: "Last sampled GPU memory of each GPU worker's process tree.",
+    labelNames: ['worker', 'device'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const w of snapshot().workers) if (w.gpuBytes !== undefined) this.set({ worker: w.id, device: w.device }, w.gpuBytes);
+    },
+  });
+  new Gauge({
+    name: 'poolvisor_worker_state',
+    help: 'Each worker state: 1 for the state it is in, 0 for the others.',
+    labelNames: ['worker', 'state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const w of snapshot().workers) for (const state of WORKER_STATES) this.set({ worker: w.id, state }, w.state === state ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'poolvisor_degraded',
+    help: '1 when the pool stopped restarting workers after a crash loop.',
+    registers: [registry],
+    collect() {
+      this.set(snapshot().degraded === undefined ? 0 : 1);
+    },
+  });
+
+  const started = new Map<string, number>();
+  const record = (event: PoolAuditEvent) => {
+    switch (event.type) {
+      case 'task.started':
+        started.set(event.taskId, event.at);
+        break;
+      case 'task.succeeded':
+      case 'task.failed': {
+        const outcome = event.type === 'task.succeeded' ? 'succeeded' : event.failure.code.toLowerCase();
+        tasks.inc({ outcome });
+        const at = started.get(event.taskId);
+        if (at !== undefined) duration.observe({ outcome }, (event.at - at) / 1000);
+        started.delete(event.taskId);
+        break;
+      }
+      case 'worker.killed':
+        kills.inc({ reason: event.termination.reason === 'memory' ? `memory_${event.termination.resource}` : event.termination.reason.replace('-', '_') });
+        break;
+      case 'worker.restart-scheduled':
+        restarts.inc({ counted: String(event.counted) });
+        break;
+    }
+  };
+  return { registry, record };
+}

@@ -1,0 +1,138 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { parseOptions, poolOptionsSchema, type PoolOptions } from '../config.js';
+import { ConfigError } from '../errors.js';
+import { createService, isLoopback } from './app.js';
+
+export const SERVE_USAGE = `usage: poolvisor serve [options]
+
+Runs the HTTP API, the live dashboard (/) and the metrics (/metrics) over one pool.
+Each option can also come from the environment (POOLVISOR_HOST, POOLVISOR_PORT, POOLVISOR_TOKEN,
+POOLVISOR_TASK, POOLVISOR_WORKERS, POOLVISOR_TIMEOUT, POOLVISOR_MEMORY, POOLVISOR_DEVICES,
+POOLVISOR_BACKEND, POOLVISOR_DRAIN_TIMEOUT) or a JSON --config file; flags win, then the environment.
+
+options:
+  --host HOST            address to bind (default 127.0.0.1; any other needs a token)
+  --port PORT            port (default 7070; 0 picks a free one)
+  --token TOKEN          require Authorization: Bearer TOKEN on every route but /healthz
+  --task MODULE          task module path (default: the bundled Bayesian inference tasks)
+  --workers N, --timeout MS, --memory MB, --devices LIST, --backend process|thread
+  --drain-timeout MS     on SIGTERM/SIGINT, let tasks finish for this long (default 30000)
+  --cors ORIGINS         comma-separated origins allowed to call the API from a browser
+  --inspect WS_URL       stream XState inspection events to @statelyai/inspect at WS_URL
+  --config FILE          JSON: { host, port, token, drainTimeoutMs, cors, pool: { …createPool options } }`;
+
+const fileSchema = z.strictObject({
+  host: z.string().optional(),
+  port: z.number().int().min(0).max(65535).optional(),
+  token: z.string().min(16, { error: 'expected at least 16 characters' }).optional(),
+  drainTimeoutMs: z.number().int().min(0).optional(),
+  cors: z.array(z.string()).optional(),
+  inspect: z.string().optional(),
+  pool: poolOptionsSchema.partial().optional(),
+});
+
+interface ServeSettings {
+  host: string;
+  port: number;
+  token: string | undefined;
+  drainTimeoutMs: number;
+  cors: string[];
+  inspect: string | undefined;
+  pool: Partial<PoolOptions>;
+}
+
+const integer = (name: string, value: string | undefined): number | undefined => {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError([{ field: name, message: `expected a whole number, got ${JSON.stringify(value)}`, received: value }]);
+  return n;
+};
+
+export function serveSettings(argv: string[], env: NodeJS.ProcessEnv): ServeSettings {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      token: { type: 'string' },
+      task: { type: 'string' },
+      workers: { type: 'string' },
+      timeout: { type: 'string' },
+      memory: { type: 'string' },
+      devices: { type: 'string' },
+      backend: { type: 'string' },
+      'drain-timeout': { type: 'string' },
+      cors: { type: 'string' },
+      inspect: { type: 'string' },
+      config: { type: 'string' },
+    },
+  });
+  const configPath = values.config ?? env.POOLVISOR_CONFIG;
+  let file: z.output<typeof fileSchema> = {};
+  if (configPath) {
+    let text: string;
+    try {
+      text = readFileSync(configPath, 'utf8');
+    } catch (error) {
+      throw new Error(`cannot read ${configPath}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    file = parseOptions(fileSchema, JSON.parse(text), 'config');
+  }
+  const pick = (flag: string | undefined, name: string) => flag ?? env[`POOLVISOR_${name}`];
+  const pool: Partial<PoolOptions> = { ...file.pool };
+  const task = pick(values.task, 'TASK');
+  if (task) pool.task = task;
+  const workers = integer('workers', pick(values.workers, 'WORKERS'));
+  if (workers !== undefined) pool.maxWorkers = workers;
+  const timeout = integer('timeout', pick(values.timeout, 'TIMEOUT'));
+  if (timeout !== undefined) pool.taskTimeoutMs = timeout;
+  const memory = integer('memory', pick(values.memory, 'MEMORY'));
+  if (memory !== undefined) pool.memoryLimitMb = memory;
+  const devices = pick(values.devices, 'DEVICES');
+  if (devices) pool.devices = devices.split(',').map((d) => d.trim());
+  const backend = pick(values.backend, 'BACKEND');
+  if (backend) pool.backend = backend as PoolOptions['backend'];
+  return {
+    host: pick(values.host, 'HOST') ?? file.host ?? '127.0.0.1',
+    port: integer('port', pick(values.port, 'PORT')) ?? file.port ?? 7070,
+    token: pick(values.token, 'TOKEN') ?? file.token,
+    drainTimeoutMs: integer('drain-timeout', pick(values['drain-timeout'], 'DRAIN_TIMEOUT')) ?? file.drainTimeoutMs ?? 30_000,
+    cors: (pick(values.cors, 'CORS')?.split(',') ?? file.cors ?? []).map((o) => o.trim()).filter(Boolean),
+    inspect: pick(values.inspect, 'INSPECT') ?? file.inspect,
+    pool,
+  };
+}
+
+/** `poolvisor serve`: listens until SIGTERM/SIGINT, then drains and exits 0. */
+export async function serve(argv: string[]): Promise<number> {
+  const settings = serveSettings(argv, process.env);
+  if (!isLoopback(settings.host) && settings.token === undefined) {
+    process.stderr.write(
+      `poolvisor serve: refusing to bind ${settings.host} without a token: anyone who can reach it could run tasks. ` +
+        'Set --token (or POOLVISOR_TOKEN), or bind 127.0.0.1.\n',
+    );
+    return 2;
+  }
+  let inspect: ((event: import('xstate').InspectionEvent) => void) | undefined;
+  if (settings.inspect) {
+    const { createWebSocketInspector } = await import('@statelyai/inspect');
+    const inspector = createWebSocketInspector({ url: settings.inspect });
+    inspect = (event) => inspector.inspect.next?.(event);
+  }
+  const logger = process.stdout.isTTY ? { transport: { target: 'pino-pretty' } } : true;
+  const service = await createService({ pool: settings.pool, token: settings.token, corsOrigins: settings.cors, logger, inspect });
+  const address = await service.app.listen({ host: settings.host, port: settings.port });
+  service.app.log.info({ address, workers: service.pool.status().workers.length, tasks: service.pool.taskNames() }, 'poolvisor is serving');
+  process.stdout.write(`poolvisor: dashboard at ${address}/ (API under ${address}/v1, metrics at ${address}/metrics)\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      service.app.log.info({ signal, drainTimeoutMs: settings.drainTimeoutMs }, 'draining');
+      void service.close(settings.drainTimeoutMs).then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}
