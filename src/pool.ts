@@ -207,7 +207,8 @@ export class Pool {
   /** The task names the module exports, as the workers reported them (empty before any worker started). */
   taskNames(): readonly string[] {
     const snapshot = this.actor.getSnapshot();
-    for (const child of Object.values(snapshot.children) as Array<{ getSnapshot(): { context: WorkerContext } } | undefined>) {
+    for (const slot of snapshot.context.ledger.slots) {
+      const child = snapshot.children[slot.actorId as keyof typeof snapshot.children] as { getSnapshot(): { context: WorkerContext } } | undefined;
       const tasks = child?.getSnapshot().context.worker?.tasks;
       if (tasks !== undefined && tasks.length > 0) return tasks;
     }

@@ -178,8 +178,12 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     const record = store.create(body.task);
     const { task, payload, ...runOptions } = body;
     const promise = pool.run(task, payload, { ...runOptions, taskId: record.id, signal: record.cancel.signal });
-    // A refusal (queue full, degraded, closed) rejects at once: answer it, keep no record.
-    const immediate = await Promise.race([promise.then(() => PENDING, (error: unknown) => error), Promise.resolve(PENDING)]);
+    // A refusal (queue full, degraded, closed) rejects at once, before the next turn of the
+    // event loop: answer it as an HTTP error and keep no record.
+    const immediate = await Promise.race([
+      promise.then(() => PENDING, (error: unknown) => error),
+      new Promise<typeof PENDING>((resolve) => setImmediate(() => resolve(PENDING))),
+    ]);
     const refused = immediate === PENDING ? undefined : refusal(immediate);
     if (refused) {
       store.delete(record.id);
@@ -218,16 +222,18 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', ...(reply.getHeaders() as Record<string, string>) });
-    const write = (id: number | undefined, type: string, data: unknown) =>
+    const write = (id: number | undefined, type: string, data: unknown) => {
+      if (raw.writableEnded || raw.destroyed) return;
       raw.write(`${id === undefined ? '' : `id: ${id}\n`}event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+    };
     for (const event of events.since(lastId)) write(event.id, event.type, event.data);
     const unsubscribe = events.subscribe((event) => write(event.id, event.type, event.data));
     const onStatus = (status: unknown) => write(undefined, 'status', status);
     statusListeners.add(onStatus);
     write(undefined, 'status', { ...poolView(), at: Date.now() });
-    const keepAlive = setInterval(() => raw.write(': keep-alive\n\n'), 15_000);
+    const keepAlive = setInterval(() => !raw.writableEnded && raw.write(': keep-alive\n\n'), 15_000);
     streams.add(raw);
-    request.raw.on('close', () => {
+    raw.on('close', () => {
       streams.delete(raw);
       clearInterval(keepAlive);
       unsubscribe();
