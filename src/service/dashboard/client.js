@@ -17,8 +17,11 @@ const el = (name, attrs = {}, parent) => {
 };
 const mib = (b) => `${Math.round(b / 1048576)} MiB`;
 
-/** Lays a machine out: atomic states are boxes, compound states contain their children in a row. */
-function layout(graph) {
+/**
+ * Lays a machine out: atomic states are boxes, compound states contain their
+ * children in a row, top-level states flow left to right and wrap at `maxWidth`.
+ */
+function layout(graph, maxWidth) {
   const children = (parent) => graph.states.filter((s) => s.parent === parent);
   const boxes = new Map();
   const measure = (state) => {
@@ -37,19 +40,28 @@ function layout(graph) {
     }
   };
   let x = 10;
-  let height = 0;
+  let y = 10;
+  let rowHeight = 0;
+  let width = 0;
   for (const top of children('')) {
-    place(top, x, 10);
     const size = measure(top);
+    if (x > 10 && x + size.w > maxWidth) {
+      x = 10;
+      y += rowHeight + 28;
+      rowHeight = 0;
+    }
+    place(top, x, y);
     x += size.w + 18;
-    height = Math.max(height, size.h);
+    width = Math.max(width, x);
+    rowHeight = Math.max(rowHeight, size.h);
   }
-  return { boxes, width: x, height: height + 20 };
+  return { boxes, width, height: y + rowHeight + 20 };
 }
 
-function drawMachine(graph, container) {
-  const { boxes, width, height } = layout(graph);
-  const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, width: '100%', role: 'img', 'aria-label': `${graph.id} statechart` });
+function drawMachine(graph, container, maxWidth) {
+  const { boxes, width, height } = layout(graph, maxWidth);
+  // Drawn at its natural size, shrunk only when the column is narrower.
+  const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, width, style: 'max-width: 100%; height: auto', role: 'img', 'aria-label': `${graph.id} statechart` });
   const defs = el('defs', {}, svg);
   const marker = el('marker', { id: `arrow-${graph.id}`, viewBox: '0 0 8 8', refX: 8, refY: 4, markerWidth: 6, markerHeight: 6, orient: 'auto-start-reverse' }, defs);
   el('path', { d: 'M0,0 L8,4 L0,8 z', fill: '#9aa3b5' }, marker);
@@ -77,7 +89,7 @@ function drawMachine(graph, container) {
 }
 
 function sparkline(points, limit, soft) {
-  const svg = el('svg', { viewBox: '0 0 300 50', width: '100%', height: 50, class: 'sparkline' });
+  const svg = el('svg', { viewBox: '0 0 300 50', width: '100%', height: 50, class: 'sparkline', preserveAspectRatio: 'none' });
   const top = Math.max(limit * 1.1, ...points.map((p) => p));
   const y = (v) => 48 - (v / top) * 46;
   el('line', { x1: 0, x2: 300, y1: y(limit), y2: y(limit), stroke: '#d33a2c', 'stroke-dasharray': '4 3' }, svg);
@@ -102,7 +114,7 @@ function workerCard(id) {
   card.innerHTML = `<div class="head"><span>${id}</span><span class="badge" data-role="state">…</span></div>
     <div class="meta" data-role="meta"></div><div data-role="chart"></div><div data-role="memory"></div>`;
   $('workers').appendChild(card);
-  const highlight = drawMachine(machines.worker, card.querySelector('[data-role="chart"]'));
+  const highlight = drawMachine(machines.worker, card.querySelector('[data-role="chart"]'), 600);
   const entry = { card, highlight, rss: [], state: undefined };
   workers.set(id, entry);
   return entry;
@@ -264,7 +276,7 @@ $('submit').addEventListener('submit', async (event) => {
 });
 
 machines = await (await fetch('/v1/machines', { headers })).json();
-superHighlight = drawMachine(machines.supervisor, $('supervisor'));
+superHighlight = drawMachine(machines.supervisor, $('supervisor'), 900);
 superHighlight('running');
 onStatus({ ...(await (await fetch('/v1/pool', { headers })).json()), at: Date.now() });
 document.body.dataset.ready = 'true';

@@ -16,7 +16,7 @@ export const dashboardPage = `<!doctype html>
   main { display: grid; grid-template-columns: minmax(0, 2fr) minmax(320px, 1fr); gap: 16px; padding: 16px 20px; }
   section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 12px; margin-bottom: 16px; }
   h2 { font-size: 14px; margin: 0 0 8px; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
-  .workers { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 12px; }
+  .workers { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); gap: 12px; }
   .worker { border: 1px solid var(--line); border-radius: 6px; padding: 8px; }
   .worker .head { display: flex; justify-content: space-between; font-weight: 600; }
   .badge { padding: 1px 8px; border-radius: 10px; color: #fff; background: var(--stopped); font-size: 12px; }
