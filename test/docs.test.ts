@@ -11,6 +11,13 @@ describe('the docs', () => {
     expect(withMachineDiagrams(architecture)).toBe(architecture);
   });
 
+  it('list every error code the HTTP API can answer', () => {
+    const codes = new Set([...read('src/service/app.ts').matchAll(/'(ERR_[A-Z_]+)'/g)].map((m) => m[1] as string));
+    const documented = read('docs/http.md');
+    expect(codes.size).toBeGreaterThanOrEqual(8);
+    expect([...codes].filter((code) => !documented.includes(`\`${code}\``))).toEqual([]);
+  });
+
   it('list every error code the code can produce', () => {
     const codes = new Set([...read('src/errors.ts').matchAll(/'(ERR_[A-Z_]+)'/g)].map((m) => m[1] as string));
     for (const code of read('src/pool.ts').matchAll(/'(ERR_[A-Z_]+)'/g)) codes.add(code[1] as string);

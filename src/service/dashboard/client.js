@@ -242,12 +242,12 @@ function renderSamples(tasks) {
   const samples = [];
   if (tasks.includes('inferMechanism')) {
     const link = (sampling) => JSON.stringify({ id: 'demo', causeId: 'programa:vias', effectId: 'resultado:tiempo', evidence: [{ test: 'hoop', passed: true }], sampling }, null, 1);
-    samples.push(['A quick inference', 'inferMechanism', link({ chains: 4, draws: 2000, warmup: 500, seed: 1 }), '']);
-    samples.push(['Runs past its deadline', 'inferMechanism', link({ chains: 4, draws: 50000000, warmup: 10, seed: 1 }), '1500']);
-    samples.push(['Keeps every draw (memory)', 'inferMechanism', link({ chains: 4, draws: 50000000, warmup: 10, seed: 1, keepDraws: true }), '30000']);
+    samples.push(['A quick inference', 'inferMechanism', link({ chains: 4, draws: 2000, warmup: 500, seed: 1 }), '', '']);
+    samples.push(['Runs past its deadline', 'inferMechanism', link({ chains: 4, draws: 50000000, warmup: 10, seed: 1 }), '1500', '']);
+    samples.push(['Keeps every draw (memory)', 'inferMechanism', link({ chains: 4, draws: 50000000, warmup: 10, seed: 1, keepDraws: true }), '60000', '160']);
   }
-  if (tasks.includes('spin')) samples.push(['Spins forever', 'spin', 'null', '1000']);
-  for (const [label, task, payload, timeout] of samples) {
+  if (tasks.includes('spin')) samples.push(['Spins forever', 'spin', 'null', '1000', '']);
+  for (const [label, task, payload, timeout, memory] of samples) {
     const button = document.createElement('button');
     button.type = 'button';
     button.textContent = label;
@@ -255,6 +255,7 @@ function renderSamples(tasks) {
       $('task-name').value = task;
       $('payload').value = payload;
       $('timeout').value = timeout;
+      $('memory').value = memory;
     };
     $('samples').appendChild(button);
   }
@@ -266,6 +267,7 @@ $('submit').addEventListener('submit', async (event) => {
   try {
     const body = { task: $('task-name').value, payload: JSON.parse($('payload').value || 'null') };
     if ($('timeout').value) body.timeoutMs = Number($('timeout').value);
+    if ($('memory').value) body.memoryLimitMb = Number($('memory').value);
     const response = await fetch('/v1/tasks', { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const answer = await response.json();
     out.textContent = response.ok ? `submitted ${answer.id}` : `${response.status} ${answer.error.code}: ${answer.error.message}`;

@@ -56,6 +56,7 @@ export const dashboardPage = `<!doctype html>
         <label>task <select id="task-name" name="task"></select></label>
         <label>payload (JSON) <textarea id="payload" name="payload">null</textarea></label>
         <label>timeout (ms) <input id="timeout" name="timeoutMs" type="number" min="1" placeholder="pool default"></label>
+        <label>memory limit (MB) <input id="memory" name="memoryLimitMb" type="number" min="1" placeholder="pool default"></label>
         <button type="submit" id="submit-button">Submit</button>
         <div class="meta" id="submit-result"></div>
       </form>
