@@ -1,0 +1,33 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { serveSettings } from '../src/service/serveCommand.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+describe('poolvisor serve settings', () => {
+  it('take flags over POOLVISOR_* variables over the config file over defaults', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'poolvisor-serve-'));
+    const config = join(dir, 'poolvisor.json');
+    writeFileSync(config, JSON.stringify({ port: 9000, drainTimeoutMs: 5000, pool: { maxWorkers: 3, memoryLimitMb: 512 } }));
+    const settings = serveSettings(['--config', config, '--workers', '4'], { POOLVISOR_PORT: '9100', POOLVISOR_MEMORY: '1024' });
+    expect(settings).toMatchObject({ host: '127.0.0.1', port: 9100, drainTimeoutMs: 5000, pool: { maxWorkers: 4, memoryLimitMb: 1024 } });
+    expect(serveSettings([], {})).toMatchObject({ host: '127.0.0.1', port: 7070, drainTimeoutMs: 30_000, token: undefined });
+  });
+
+  it('check the config file with the pool schema, naming the field', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'poolvisor-serve-'));
+    const config = join(dir, 'bad.json');
+    writeFileSync(config, JSON.stringify({ pool: { memoryLimitMb: -1 } }));
+    expect(() => serveSettings(['--config', config], {})).toThrow('config.pool.memoryLimitMb: expected a number > 0, got -1');
+  });
+
+  it('refuse to bind a non-loopback address without a token', () => {
+    const result = spawnSync(process.execPath, ['dist/src/cli.js', 'serve', '--host', '0.0.0.0', '--port', '0'], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('refusing to bind 0.0.0.0 without a token');
+  });
+});
