@@ -10,7 +10,8 @@ import type {
 } from '../../machines/workerActors.js';
 import type { GpuMemorySampler } from './gpu.js';
 import { ProcessWorker } from './processWorker.js';
-import { sampleWorkerMemory, type ProcessTreeSampler } from './processTreeMemory.js';
+import { forgetProcess, sampleWorkerMemory, type ProcessTreeSampler } from './processTreeMemory.js';
+import { everyTick } from './sharedTicker.js';
 import { SpareWorkers } from './spareWorkers.js';
 import { workerConnection } from './workerConnection.js';
 
@@ -90,17 +91,16 @@ export function createProcessRuntime(options: ProcessRuntimeOptions) {
           () => deliver(undefined),
         );
       };
-      let timer = setInterval(tick, input.intervalMs);
-      timer.unref();
+      let cancel = everyTick(input.intervalMs, tick);
       receive((command) => {
         if (stopped) return;
-        clearInterval(timer);
-        timer = setInterval(tick, command.type === 'poll.fast' ? input.fastIntervalMs : input.intervalMs);
-        timer.unref();
+        cancel();
+        cancel = everyTick(command.type === 'poll.fast' ? input.fastIntervalMs : input.intervalMs, tick);
       });
       return () => {
         stopped = true;
-        clearInterval(timer);
+        cancel();
+        forgetProcess(pid);
       };
     }),
 

@@ -1,0 +1,1 @@
+throw new Error('this task module cannot load');
