@@ -156,8 +156,9 @@ async function runaway(task) {
   const pool = await createBenchPool(poolName, { workers: 1, memoryLimitMb: limitMb });
   await pool.run('noop');
   const thread = POOLS[poolName].kind === 'thread';
-  const measure = () => (thread ? process.memoryUsage().rss : childPids().reduce((sum, pid) => sum + (treeRss(pid) ?? 0), 0));
-  const base = measure();
+  // A thread's growth shows in this process's RSS; a process worker's in its own tree (the largest one is the runaway).
+  const measure = () => (thread ? process.memoryUsage().rss : Math.max(0, ...childPids().map((pid) => treeRss(pid) ?? 0)));
+  const base = thread ? measure() : 0;
   let peak = base;
   let capped = false;
   const t0 = performance.now();
@@ -175,7 +176,7 @@ async function runaway(task) {
   clearInterval(sampler);
   const killedIn = performance.now() - t0;
   await Promise.race([pool.close(), sleep(5000)]);
-  // For a process pool, `base` includes its idle workers; what the task added is peak - base.
+  // Threads: what the task added to this process; processes: the worker's whole tree, as the limit counts it.
   return { outcome, peakOverLimitMiB: (peak - base) / MiB - limitMb, msToOutcome: killedIn };
 }
 
