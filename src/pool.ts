@@ -130,6 +130,7 @@ export class Pool {
   readonly #leaseWaiters = new Map<string, PendingLease>();
   readonly #listeners = new Set<(event: PoolAuditEvent) => void>();
   #nextId = 0;
+  #taskNames: readonly string[] = [];
   #closing: Promise<void> | undefined;
   #fatal: unknown;
 
@@ -204,15 +205,21 @@ export class Pool {
     });
   }
 
-  /** The task names the module exports, as the workers reported them (empty before any worker started). */
+  /**
+   * The task names the module exports, as the workers reported them when ready; the
+   * last list seen is kept, so it does not go empty while every worker restarts.
+   */
   taskNames(): readonly string[] {
     const snapshot = this.actor.getSnapshot();
     for (const slot of snapshot.context.ledger.slots) {
       const child = snapshot.children[slot.actorId as keyof typeof snapshot.children] as { getSnapshot(): { context: WorkerContext } } | undefined;
       const tasks = child?.getSnapshot().context.worker?.tasks;
-      if (tasks !== undefined && tasks.length > 0) return tasks;
+      if (tasks !== undefined && tasks.length > 0) {
+        this.#taskNames = tasks;
+        break;
+      }
     }
-    return [];
+    return this.#taskNames;
   }
 
   /** A consistent picture of the pool now: every worker's state, pid, memory and task. */

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createService, type Service } from '../src/service/app.js';
-import { fixture } from './support/processes.js';
+import { eventually, fixture } from './support/processes.js';
 
 let service: Service;
 let locked: Service;
@@ -86,6 +86,8 @@ describe('the HTTP API (app.inject)', () => {
   });
 
   it('GET /v1/pool, /v1/machines, /healthz, /readyz and the dashboard page', async () => {
+    // The previous test killed the only worker: /readyz rightly says 503 until its replacement is up.
+    expect(await eventually(() => service.pool.status().workers.some((w) => w.state === 'idle'))).toBe(true);
     const pool = (await service.app.inject({ url: '/v1/pool' })).json();
     expect(pool).toMatchObject({ state: 'running', workers: [{ id: 'worker-0', device: 'cpu' }], limits: { softMemoryRatio: 0.8 } });
     expect(pool.tasks).toContain('echo');

@@ -66,29 +66,28 @@ export function createProcessRuntime(options: ProcessRuntimeOptions) {
       // synchronously, inside `tick`: the flag keeps a stopped poller from re-arming.
       let stopped = false;
       let inFlight = false;
-      const deliver = (rssBytes: number | undefined) => {
-        inFlight = false;
-        if (!stopped && rssBytes !== undefined) sendBack({ type: 'memory.sample', rssBytes, atMs: now() });
-      };
       const gpu = input.device.startsWith('cuda:') ? options.gpuSampler : undefined;
-      const deliverTree = (rssBytes: number | undefined, pids: number[]) => {
+      // GPU memory is the pool-wide nvidia-smi table, summed over this worker's process tree.
+      const deliver = (rssBytes: number | undefined, pids: readonly number[]) => {
         inFlight = false;
         if (stopped || rssBytes === undefined) return;
         const table = gpu?.latest;
-        if (table === undefined) return deliver(rssBytes);
-        let gpuBytes = 0;
-        for (const p of pids) gpuBytes += table.get(p) ?? 0;
+        let gpuBytes: number | undefined;
+        if (table !== undefined) {
+          gpuBytes = 0;
+          for (const p of pids) gpuBytes += table.get(p) ?? 0;
+        }
         sendBack({ type: 'memory.sample', rssBytes, gpuBytes, atMs: now() });
       };
       const tick = () => {
         if (inFlight) return; // an async sampler that is slower than the interval skips a beat
         const pids: number[] = [];
         const result = sample(pid, gpu ? pids : undefined);
-        if (typeof result === 'number' || result === undefined) return deliverTree(result, pids);
+        if (typeof result === 'number' || result === undefined) return deliver(result, pids);
         inFlight = true;
         void result.then(
-          (rss) => deliverTree(rss, pids),
-          () => deliver(undefined),
+          (rss) => deliver(rss, pids),
+          () => deliver(undefined, pids),
         );
       };
       let cancel = everyTick(input.intervalMs, tick);

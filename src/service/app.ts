@@ -242,6 +242,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   });
 
   app.get('/metrics', async (_request, reply) => {
+    metrics.refresh();
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });

@@ -6,9 +6,9 @@ const WORKER_STATES = ['restarting', 'idle', 'busy', 'monitoring', 'killed', 'st
 /**
  * Prometheus metrics of one pool, in a registry of its own (several pools, several
  * servers in one process do not collide). Counters follow the audit trail; gauges
- * are read from `pool.status()` when scraped, so they cost nothing in between.
+ * are set from one `pool.status()` per scrape (`refresh`), so they cost nothing in between.
  */
-export function createPoolMetrics(pool: Pool): { registry: Registry; record: (event: PoolAuditEvent) => void } {
+export function createPoolMetrics(pool: Pool): { registry: Registry; record: (event: PoolAuditEvent) => void; refresh: () => void } {
   const registry = new Registry();
   const tasks = new Counter({ name: 'poolvisor_tasks_total', help: 'Tasks settled, by outcome (succeeded, or the failure code).', labelNames: ['outcome'], registers: [registry] });
   const duration = new Histogram({
@@ -20,53 +20,41 @@ export function createPoolMetrics(pool: Pool): { registry: Registry; record: (ev
   });
   const kills = new Counter({ name: 'poolvisor_worker_kills_total', help: 'Workers killed, by reason.', labelNames: ['reason'], registers: [registry] });
   const restarts = new Counter({ name: 'poolvisor_worker_restarts_total', help: 'Worker restarts scheduled.', labelNames: ['counted'], registers: [registry] });
-  const snapshot = () => pool.status();
-  new Gauge({
-    name: 'poolvisor_queue_depth',
-    help: 'Tasks waiting for a worker.',
-    registers: [registry],
-    collect() {
-      this.set(snapshot().queued);
-    },
-  });
-  new Gauge({
+  const queueDepth = new Gauge({ name: 'poolvisor_queue_depth', help: 'Tasks waiting for a worker.', registers: [registry] });
+  const rss = new Gauge({
     name: 'poolvisor_worker_rss_bytes',
     help: "Last sampled resident memory of each worker's process tree.",
     labelNames: ['worker', 'device'],
     registers: [registry],
-    collect() {
-      this.reset();
-      for (const w of snapshot().workers) this.set({ worker: w.id, device: w.device }, w.rssBytes);
-    },
   });
-  new Gauge({
+  const gpu = new Gauge({
     name: 'poolvisor_worker_gpu_bytes',
     help: "Last sampled GPU memory of each GPU worker's process tree.",
     labelNames: ['worker', 'device'],
     registers: [registry],
-    collect() {
-      this.reset();
-      for (const w of snapshot().workers) if (w.gpuBytes !== undefined) this.set({ worker: w.id, device: w.device }, w.gpuBytes);
-    },
   });
-  new Gauge({
+  const state = new Gauge({
     name: 'poolvisor_worker_state',
     help: 'Each worker state: 1 for the state it is in, 0 for the others.',
     labelNames: ['worker', 'state'],
     registers: [registry],
-    collect() {
-      this.reset();
-      for (const w of snapshot().workers) for (const state of WORKER_STATES) this.set({ worker: w.id, state }, w.state === state ? 1 : 0);
-    },
   });
-  new Gauge({
-    name: 'poolvisor_degraded',
-    help: '1 when the pool stopped restarting workers after a crash loop.',
-    registers: [registry],
-    collect() {
-      this.set(snapshot().degraded === undefined ? 0 : 1);
-    },
-  });
+  const degraded = new Gauge({ name: 'poolvisor_degraded', help: '1 when the pool stopped restarting workers after a crash loop.', registers: [registry] });
+
+  /** Reads `pool.status()` once and sets every gauge from it; call before each scrape. */
+  const refresh = () => {
+    const status = pool.status();
+    queueDepth.set(status.queued);
+    degraded.set(status.degraded === undefined ? 0 : 1);
+    rss.reset();
+    gpu.reset();
+    state.reset();
+    for (const w of status.workers) {
+      rss.set({ worker: w.id, device: w.device }, w.rssBytes);
+      if (w.gpuBytes !== undefined) gpu.set({ worker: w.id, device: w.device }, w.gpuBytes);
+      for (const name of WORKER_STATES) state.set({ worker: w.id, state: name }, w.state === name ? 1 : 0);
+    }
+  };
 
   const started = new Map<string, number>();
   const record = (event: PoolAuditEvent) => {
@@ -91,5 +79,5 @@ export function createPoolMetrics(pool: Pool): { registry: Registry; record: (ev
         break;
     }
   };
-  return { registry, record };
+  return { registry, record, refresh };
 }
