@@ -3,7 +3,7 @@
  * the state machines are at `poolvisor/machines`.
  */
 export { createPool, Pool, Lease } from './pool.js';
-export type { PoolAuditEvent, PoolStatus, WorkerStatus } from './pool.js';
+export type { PoolAuditEvent, PoolStatus, TaskSubmission, WorkerStatus } from './pool.js';
 export {
   PoolError,
   WorkerTimeoutError,

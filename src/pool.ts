@@ -76,6 +76,15 @@ export interface PoolStatus {
   readonly gpu: GpuStatus;
 }
 
+/** What {@link Pool.submit} returns. */
+export interface TaskSubmission<T> {
+  /** The task's id in the audit trail; undefined when it was refused before it had one. */
+  readonly taskId: string | undefined;
+  readonly result: Promise<T>;
+  /** Set when the pool refused the task without running it; `result` rejects with it. */
+  readonly refusal: Error | undefined;
+}
+
 interface PendingTask {
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
@@ -164,7 +173,20 @@ export class Pool {
    * ({@link WorkerCrashedError}), it was cancelled, or the pool refused it.
    */
   run<T = unknown>(name: string, payload?: unknown, options?: RunOptions): Promise<T> {
-    return this.#submit(name, payload, options, undefined) as Promise<T>;
+    return this.#submit(name, payload, options, undefined).result as Promise<T>;
+  }
+
+  /**
+   * Like {@link Pool.run}, but says at once whether the pool took the task: `refusal`
+   * is set (and `result` rejects with it) when the task was refused without running —
+   * invalid options, queue full, pool degraded or closed, no matching device. A
+   * service answers an HTTP request from that without waiting for the task.
+   */
+  submit<T = unknown>(name: string, payload?: unknown, options?: RunOptions): TaskSubmission<T> {
+    const submission = this.#submit(name, payload, options, undefined) as TaskSubmission<T>;
+    // The caller learns of a refusal from `refusal`; its rejected `result` is not an unhandled one.
+    if (submission.refusal) submission.result.catch(() => {});
+    return submission;
   }
 
   /**
@@ -299,7 +321,7 @@ export class Pool {
 
   /** @internal */
   submitToLease(leaseId: string, name: string, payload: unknown, options: RunOptions | undefined): Promise<unknown> {
-    return this.#submit(name, payload, options, leaseId);
+    return this.#submit(name, payload, options, leaseId).result;
   }
 
   /** @internal */
@@ -313,20 +335,21 @@ export class Pool {
     return undefined;
   }
 
-  #submit(name: string, payload: unknown, options: RunOptions | undefined, leaseId: string | undefined): Promise<unknown> {
+  #submit(name: string, payload: unknown, options: RunOptions | undefined, leaseId: string | undefined): TaskSubmission<unknown> {
+    const refused = (error: Error): TaskSubmission<unknown> => ({ taskId: undefined, result: Promise.reject(error), refusal: error });
     if (typeof name !== 'string' || name.length === 0) {
-      return Promise.reject(new ConfigError([{ field: 'name', message: `expected the name of an exported task, got ${JSON.stringify(name)}`, received: name }]));
+      return refused(new ConfigError([{ field: 'name', message: `expected the name of an exported task, got ${JSON.stringify(name)}`, received: name }]));
     }
     let opts: RunOptions | undefined;
     if (options !== undefined) {
       try {
         opts = parseOptions(runOptionsSchema, options);
       } catch (error) {
-        return Promise.reject(error);
+        return refused(error as Error);
       }
       if (this.options.backend === 'thread' && (opts.memoryLimitMb !== undefined || opts.gpuMemoryLimitMb !== undefined)) {
         const field = opts.memoryLimitMb !== undefined ? 'memoryLimitMb' : 'gpuMemoryLimitMb';
-        return Promise.reject(
+        return refused(
           new ConfigError([
             {
               field,
@@ -337,14 +360,14 @@ export class Pool {
         );
       }
     }
-    const refusal = this.#refusal();
-    if (refusal) return Promise.reject(refusal);
+    const closed = this.#refusal();
+    if (closed) return refused(closed);
     const id = opts?.taskId ?? String(++this.#nextId);
     if (this.#pending.has(id)) {
-      return Promise.reject(new ConfigError([{ field: 'taskId', message: `expected an id no running or queued task has, got ${JSON.stringify(id)}`, received: id }]));
+      return refused(new ConfigError([{ field: 'taskId', message: `expected an id no running or queued task has, got ${JSON.stringify(id)}`, received: id }]));
     }
     const signal = opts?.signal;
-    if (signal?.aborted) return Promise.reject(new TaskCancelledError({ taskId: id, stage: 'queued', reason: signal.reason }));
+    if (signal?.aborted) return refused(new TaskCancelledError({ taskId: id, stage: 'queued', reason: signal.reason }));
     const task: TaskRequest = {
       id,
       name,
@@ -358,12 +381,22 @@ export class Pool {
       leaseId,
       device: opts?.device,
     };
-    return new Promise((resolve, reject) => {
+    // The supervisor settles a task it refuses (queue full, degraded, no such device)
+    // during the send itself: a rejection while sending is the refusal.
+    let sending = true;
+    let refusal: Error | undefined;
+    const result = new Promise((resolve, reject) => {
       const onAbort = signal ? () => this.actor.send({ type: 'task.cancel', taskId: id }) : undefined;
       if (signal && onAbort) signal.addEventListener('abort', onAbort, { once: true });
-      this.#pending.set(id, { resolve, reject, signal, onAbort });
+      const rejectAndNote = (error: Error) => {
+        if (sending) refusal = error;
+        reject(error);
+      };
+      this.#pending.set(id, { resolve, reject: rejectAndNote, signal, onAbort });
       this.actor.send({ type: 'task.submit', task });
     });
+    sending = false;
+    return { taskId: id, result, refusal };
   }
 
   #settle(id: string, pending: PendingTask, value: unknown, error: Error | undefined): void {

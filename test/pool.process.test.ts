@@ -179,6 +179,19 @@ describe('a pool of worker processes', () => {
     expect((results[3] as PromiseRejectedResult).reason).toBeInstanceOf(QueueFullError);
   });
 
+  it('says at submit time whether a task was taken or refused', async () => {
+    const { pool } = await open({ maxWorkers: 1, maxQueue: 1 });
+    const running = pool.submit('sleep', 100);
+    const queued = pool.submit('sleep', 1);
+    const refused = pool.submit('sleep', 1);
+    expect([running.refusal, queued.refusal]).toEqual([undefined, undefined]);
+    expect(refused.refusal).toBeInstanceOf(QueueFullError);
+    expect(typeof refused.taskId).toBe('string'); // the supervisor refused it, so it had an id in the audit trail
+    await expect(refused.result).rejects.toBe(refused.refusal);
+    expect(pool.submit('sleep', 1, { timeoutMs: -1 }).refusal).toBeInstanceOf(ConfigError);
+    expect(await Promise.all([running.result, queued.result])).toEqual([100, 1]);
+  });
+
   it('settles 2,000 mixed tasks with poison among them exactly once each', async () => {
     const { pool, events } = await open({ maxWorkers: 2, taskTimeoutMs: 2_000, restart: { maxRestarts: 50 } });
     const kinds = Array.from({ length: 2000 }, (_, i) =>

@@ -72,8 +72,6 @@ function refusal(error: unknown): HttpError | undefined {
   return undefined;
 }
 
-const PENDING = Symbol('pending');
-
 /**
  * Builds the service over one pool: the HTTP API, the event stream, the metrics and
  * the dashboard. Builds, never listens: the CLI listens, tests use `app.inject`.
@@ -177,19 +175,13 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     }
     const record = store.create(body.task);
     const { task, payload, ...runOptions } = body;
-    const promise = pool.run(task, payload, { ...runOptions, taskId: record.id, signal: record.cancel.signal });
-    // A refusal (queue full, degraded, closed) rejects at once, before the next turn of the
-    // event loop: answer it as an HTTP error and keep no record.
-    const immediate = await Promise.race([
-      promise.then(() => PENDING, (error: unknown) => error),
-      new Promise<typeof PENDING>((resolve) => setImmediate(() => resolve(PENDING))),
-    ]);
-    const refused = immediate === PENDING ? undefined : refusal(immediate);
-    if (refused) {
+    const submission = pool.submit(task, payload, { ...runOptions, taskId: record.id, signal: record.cancel.signal });
+    if (submission.refusal) {
+      // Refused without running (queue full, degraded, closed, bad options): an HTTP error, no record.
       store.delete(record.id);
-      throw refused;
+      throw refusal(submission.refusal) ?? submission.refusal;
     }
-    const settled = settle(record, promise);
+    const settled = settle(record, submission.result);
     if (request.query.wait === 'true' || request.query.wait === '1') {
       await settled;
       return reply.code(200).send(publicRecord(record));
