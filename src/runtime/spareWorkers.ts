@@ -2,7 +2,7 @@ import type { ProcessWorker } from './processWorker.js';
 
 /**
  * Worker processes started before they are needed, one set per device. Booting Node
- * and importing the task module takes 60–100 ms here; handing over a spare that has
+ * and importing the task module takes 71–78 ms here (`npm run bench:backends`); handing over a spare that has
  * already done so makes a killed worker's replacement ready in a few milliseconds.
  *
  * A spare that fails to start turns spares off for the pool: the supervisor's own
