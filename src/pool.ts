@@ -436,8 +436,9 @@ export class Pool {
       }
     }
     if (this.#listeners.size > 0) {
-      const audit = { ...event, at: Date.now() } as PoolAuditEvent & { value?: unknown };
-      delete audit.value;
+      // Results go to the caller's promise, not the audit trail (and `delete` would slow every copy).
+      const { value: _value, ...rest } = event as PoolEvent & { value?: unknown };
+      const audit = { ...rest, at: Date.now() } as PoolAuditEvent;
       for (const listener of this.#listeners) listener(audit);
     }
   }
