@@ -46,6 +46,18 @@ export class DeviceQueues<T extends RoutedEntry> {
 
   /** Takes the entry a worker on `device` should run next, if any. */
   takeFor(device: string): T | undefined {
+    const best = this.#queueToServe(device);
+    if (best === undefined) return undefined;
+    this.#size -= 1;
+    return best.shift();
+  }
+
+  /** The entry `takeFor(device)` would return, left in place. */
+  peekFor(device: string): T | undefined {
+    return this.#queueToServe(device)?.peek();
+  }
+
+  #queueToServe(device: string): TaskQueue<T> | undefined {
     let best: TaskQueue<T> | undefined;
     let head: T | undefined;
     for (const key of queueKeysFor(device)) {
@@ -57,9 +69,7 @@ export class DeviceQueues<T extends RoutedEntry> {
         best = queue;
       }
     }
-    if (best === undefined) return undefined;
-    this.#size -= 1;
-    return best.shift();
+    return best;
   }
 
   /** Removes and returns every entry. */

@@ -15,7 +15,7 @@ export type {
 } from './workerMachine.js';
 export { supervisorMachine } from './supervisorMachine.js';
 export type { SupervisorContext, SupervisorEvent, SupervisorInput } from './supervisorMachine.js';
-export { PoolLedger } from './poolLedger.js';
+export { PoolLedger, RUN_AHEAD_BUDGET_MS } from './poolLedger.js';
 export type { DegradedInfo, LedgerCounts, LedgerMode, Slot } from './poolLedger.js';
 export { planRestart } from './restartPolicy.js';
 export type { RestartPlan, RestartPolicy } from './restartPolicy.js';

@@ -4,9 +4,9 @@ import { planRestart, type RestartPolicy } from './restartPolicy.js';
 import { DeviceQueues } from './deviceQueues.js';
 import { ANY_DEVICE, deviceMatches } from './devices.js';
 import { IdleWorkers } from './idleWorkers.js';
-import type { MemoryResource, RetryableFailure, SerializedError, TaskFailure, TaskOutcome, Termination } from './taskTypes.js';
+import type { MemoryResource, RetryableFailure, SerializedError, TaskAssignment, TaskFailure, Termination } from './taskTypes.js';
 import type { WorkerExit } from './workerActors.js';
-import type { WorkerCommand } from './workerMachine.js';
+import type { FinishedTask, WorkerCommand } from './workerMachine.js';
 
 /** How the supervisor machine lets the ledger act: both become XState actions. */
 export interface LedgerEffects {
@@ -23,7 +23,20 @@ export interface LedgerSettings {
   /** Below this much available host memory the newest task is ended; undefined: no guard. */
   readonly hostMemoryReserveBytes: number | undefined;
   readonly restart: RestartPolicy;
+  /** The most tasks a worker is handed at once, its current one included (1: one at a time). */
+  readonly maxBatch: number;
 }
+
+/**
+ * How much expected work (by the recent run times of the tasks' names) a worker may be
+ * handed ahead of its current task. Small, so that a worker that frees up never finds
+ * the queue emptied into another worker's backlog for long.
+ */
+export const RUN_AHEAD_BUDGET_MS = 2;
+/** Runs of a task name measured before its tasks may be handed out ahead of time. */
+const RUNS_BEFORE_RUN_AHEAD = 3;
+/** Weight of the newest run in a task name's mean run time. */
+const RUN_TIME_WEIGHT = 0.2;
 
 /** Mirrors the supervisor's state; set only by the machine's entry actions. */
 export type LedgerMode = 'running' | 'draining' | 'degraded' | 'stopping';
@@ -40,6 +53,12 @@ export interface Slot {
   ready: boolean;
   /** Id of the task it runs, if any. */
   taskId: string | undefined;
+  /**
+   * Ids handed to the worker behind `taskId`, in order; they start as the ones before
+   * them finish. Mirrors the worker machine's `runAhead`: a cancelled one stays listed
+   * (the worker still has it) but is no longer in `running`.
+   */
+  runAhead: string[];
   leaseId: string | undefined;
   /** Times of recent failures that count towards the restart-intensity limit. */
   failures: number[];
@@ -52,7 +71,13 @@ interface RunningTask {
   readonly request: TaskRequest;
   readonly attempt: number;
   readonly slot: Slot;
-  readonly startedAt: number;
+  /** When it started; for a task run ahead, when it was handed over until the one before it finishes. */
+  startedAt: number;
+}
+
+interface RunTimes {
+  meanMs: number;
+  runs: number;
 }
 
 interface QueuedTask {
@@ -125,6 +150,8 @@ export class PoolLedger {
   #seq = 0;
   /** Workers ended by the host-memory guard whose exit is not confirmed yet. */
   readonly #evicting = new Set<string>();
+  /** Recent run times by task name: which tasks are fast enough to hand out ahead of time. */
+  readonly #runTimes = new Map<string, RunTimes>();
 
   constructor(
     readonly settings: LedgerSettings,
@@ -142,6 +169,7 @@ export class PoolLedger {
       generation: 0,
       ready: false,
       taskId: undefined,
+      runAhead: [],
       leaseId: undefined,
       failures: [],
       restarts: 0,
@@ -157,6 +185,13 @@ export class PoolLedger {
   /** The devices of the pool's slots, for a failure that names them. */
   get devices(): string[] {
     return [...new Set(this.slots.map((slot) => slot.device))];
+  }
+
+  /** Tasks handed to a worker behind its current one: waiting, not started. */
+  get waitingInWorkers(): number {
+    let count = 0;
+    for (const slot of this.slots) for (const id of slot.runAhead) if (this.running.has(id)) count += 1;
+    return count;
   }
 
   get isDrained(): boolean {
@@ -196,6 +231,11 @@ export class PoolLedger {
     const queued = this.queue.remove(taskId);
     if (queued?.kind === 'task') return this.#fail(taskId, { code: 'CANCELLED', stage: 'queued' }, queued.attempt, fx);
     const running = this.running.get(taskId);
+    if (running !== undefined && running.slot.taskId !== taskId) {
+      // Handed to a worker but not started: it settles now; the worker still runs its short turn, and that result is dropped.
+      this.running.delete(taskId);
+      return this.#fail(taskId, { code: 'CANCELLED', stage: 'queued' }, running.attempt, fx);
+    }
     if (running !== undefined) {
       // Only killing the worker stops a task that may be in a synchronous loop; the kill settles it.
       fx.send(running.slot.actorId, { type: 'task.cancel', taskId });
@@ -260,11 +300,22 @@ export class PoolLedger {
     this.#becameIdle(slot, fx);
   }
 
-  taskDone(slot: Slot, taskId: string, outcome: TaskOutcome, durationMs: number, fx: LedgerEffects): void {
+  tasksDone(slot: Slot, results: readonly FinishedTask[], fx: LedgerEffects): void {
+    for (const result of results) this.#taskDone(slot, result, fx);
+    if (slot.taskId === undefined) this.#becameIdle(slot, fx);
+  }
+
+  #taskDone(slot: Slot, { taskId, outcome, durationMs }: FinishedTask, fx: LedgerEffects): void {
+    const wasCurrent = slot.taskId === taskId;
+    if (!wasCurrent) {
+      // A task run ahead finished out of turn (its payload could not be sent, so it failed at once).
+      const at = slot.runAhead.indexOf(taskId);
+      if (at >= 0) slot.runAhead.splice(at, 1);
+    }
     const running = this.running.get(taskId);
-    slot.taskId = undefined;
     if (running !== undefined) {
       this.running.delete(taskId);
+      this.#recordRunTime(running.request.name, durationMs);
       if (outcome.ok) {
         this.counts.succeeded += 1;
         fx.emit({ type: 'task.succeeded', taskId, workerId: slot.workerId, value: outcome.value, durationMs, attempt: running.attempt });
@@ -272,17 +323,23 @@ export class PoolLedger {
         this.#fail(taskId, { code: 'TASK_ERROR', error: outcome.error, ...this.#place(slot) }, running.attempt, fx);
       }
     }
-    this.#becameIdle(slot, fx);
+    if (wasCurrent) this.#startNextInLine(slot, fx);
   }
 
-  /** The worker was not idle after all (it died in between): the task goes back to the front. */
-  taskRejected(slot: Slot, taskId: string, fx: LedgerEffects): void {
-    const running = this.running.get(taskId);
-    if (slot.taskId === taskId) slot.taskId = undefined;
-    slot.ready = false;
+  /** The worker moves on to the first task run ahead, as its machine does. */
+  #startNextInLine(slot: Slot, fx: LedgerEffects): void {
+    const next = slot.runAhead.shift();
+    slot.taskId = next;
+    const running = next === undefined ? undefined : this.running.get(next);
     if (running === undefined) return;
-    this.running.delete(taskId);
-    this.#requeueFront(running.request, running.attempt, fx);
+    running.startedAt = this.now();
+    fx.emit({ type: 'task.started', taskId: running.request.id, workerId: slot.workerId, pid: slot.pid, device: slot.device, attempt: running.attempt });
+  }
+
+  /** The worker was not idle after all (it died in between): its tasks go back to the front. */
+  taskRejected(slot: Slot, fx: LedgerEffects): void {
+    slot.ready = false;
+    this.#returnUnstarted(slot, undefined, fx);
   }
 
   memoryWarning(slot: Slot, taskId: string, usage: { resource: MemoryResource; usedBytes: number; limitBytes: number }, fx: LedgerEffects): void {
@@ -301,6 +358,8 @@ export class PoolLedger {
     let victim: RunningTask | undefined;
     let victimRetriable = false;
     for (const running of this.running.values()) {
+      // Only a worker's current task is running; ending one run ahead would end the one before it.
+      if (running.slot.taskId !== running.request.id) continue;
       const retriable = running.attempt <= running.request.retries && running.request.retryOn.includes('memory');
       const newer = victim === undefined || running.startedAt >= victim.startedAt;
       if (victim === undefined || (retriable && !victimRetriable) || (retriable === victimRetriable && newer)) {
@@ -325,7 +384,7 @@ export class PoolLedger {
     if (termination.reason === 'start-failed' || termination.reason === 'runtime-error') slot.lastError = termination.error;
     fx.emit({ type: 'worker.killed', workerId: slot.workerId, pid: slot.pid, taskId, termination });
     if (taskId !== undefined) this.#taskKilled(slot, taskId, termination, fx);
-    slot.taskId = undefined;
+    this.#returnUnstarted(slot, taskId, fx);
     if (slot.leaseId !== undefined) this.#loseLease(slot, fx);
   }
 
@@ -444,22 +503,98 @@ export class PoolLedger {
     return { code: 'DEGRADED', reason: this.degraded?.reason ?? 'the pool is degraded', lastError: this.degraded?.lastError };
   }
 
-  #start(slot: Slot, request: TaskRequest, attempt: number, fx: LedgerEffects): void {
+  #start(slot: Slot, request: TaskRequest, attempt: number, fx: LedgerEffects, runAhead: readonly QueuedTask[] = []): void {
+    const now = this.now();
     slot.taskId = request.id;
-    this.running.set(request.id, { request, attempt, slot, startedAt: this.now() });
-    fx.send(slot.actorId, {
-      type: 'task.run',
-      task: {
-        id: request.id,
-        name: request.name,
-        payload: request.payload,
-        timeoutMs: request.timeoutMs ?? this.settings.taskTimeoutMs,
-        memoryLimitBytes: request.memoryLimitBytes ?? this.settings.memoryLimitBytes,
-        gpuMemoryLimitBytes: request.gpuMemoryLimitBytes ?? this.settings.gpuMemoryLimitBytes,
-        attempt,
-      },
-    });
+    this.running.set(request.id, { request, attempt, slot, startedAt: now });
+    let assignments: TaskAssignment[] | undefined;
+    if (runAhead.length > 0) {
+      assignments = [];
+      for (const queued of runAhead) {
+        this.running.set(queued.id, { request: queued.request, attempt: queued.attempt, slot, startedAt: now });
+        slot.runAhead.push(queued.id);
+        assignments.push(this.#assignment(queued.request, queued.attempt));
+      }
+    }
+    fx.send(slot.actorId, { type: 'task.run', task: this.#assignment(request, attempt), runAhead: assignments });
     fx.emit({ type: 'task.started', taskId: request.id, workerId: slot.workerId, pid: slot.pid, device: slot.device, attempt });
+  }
+
+  #assignment(request: TaskRequest, attempt: number): TaskAssignment {
+    return {
+      id: request.id,
+      name: request.name,
+      payload: request.payload,
+      timeoutMs: request.timeoutMs ?? this.settings.taskTimeoutMs,
+      memoryLimitBytes: request.memoryLimitBytes ?? this.settings.memoryLimitBytes,
+      gpuMemoryLimitBytes: request.gpuMemoryLimitBytes ?? this.settings.gpuMemoryLimitBytes,
+      attempt,
+    };
+  }
+
+  /**
+   * Queued tasks to hand to `slot` behind `first`, in queue order: only while the queue
+   * is deep (at most this worker's share of it) and only tasks whose names ran fast
+   * lately, within {@link RUN_AHEAD_BUDGET_MS} of expected work. One message then
+   * carries many short tasks, and one event brings back their results.
+   */
+  #takeRunAhead(slot: Slot, first: TaskRequest): QueuedTask[] {
+    // `first` has left the queue already; this worker's share of what waited includes it.
+    const most = Math.min(this.settings.maxBatch, Math.ceil((this.queue.size + 1) / this.slots.length)) - 1;
+    if (most <= 0) return [];
+    let budget = RUN_AHEAD_BUDGET_MS - this.#expectedMs(first.name);
+    const taken: QueuedTask[] = [];
+    while (taken.length < most) {
+      const head = this.queue.peekFor(slot.device);
+      if (head === undefined || head.kind !== 'task') break;
+      const cost = this.#expectedMs(head.request.name);
+      if (cost > budget) break;
+      budget -= cost;
+      this.queue.takeFor(slot.device);
+      taken.push(head);
+    }
+    return taken;
+  }
+
+  #expectedMs(name: string): number {
+    const times = this.#runTimes.get(name);
+    return times === undefined || times.runs < RUNS_BEFORE_RUN_AHEAD ? Infinity : times.meanMs;
+  }
+
+  #recordRunTime(name: string, ms: number): void {
+    const times = this.#runTimes.get(name);
+    if (times === undefined) this.#runTimes.set(name, { meanMs: ms, runs: 1 });
+    else {
+      times.meanMs += RUN_TIME_WEIGHT * (ms - times.meanMs);
+      times.runs += 1;
+    }
+  }
+
+  /**
+   * The worker's tasks other than `except` (the one it was ended for) never started:
+   * back to the front of the queue in their order, with no attempt used up.
+   */
+  #returnUnstarted(slot: Slot, except: string | undefined, fx: LedgerEffects): void {
+    const ids = slot.taskId === undefined || slot.taskId === except ? slot.runAhead : [slot.taskId, ...slot.runAhead];
+    slot.taskId = undefined;
+    slot.runAhead = [];
+    const returned: RunningTask[] = [];
+    for (const id of ids) {
+      const running = this.running.get(id);
+      if (running === undefined || id === except) continue;
+      this.running.delete(id);
+      returned.push(running);
+    }
+    if (this.mode === 'stopping') {
+      for (const { request, attempt } of returned) this.#fail(request.id, { code: 'CLOSED' }, attempt, fx);
+      return;
+    }
+    // Pushed to the front last one first, so that they leave the queue in their order.
+    for (let i = returned.length - 1; i >= 0; i--) {
+      const { request, attempt } = returned[i] as RunningTask;
+      this.#requeueFront(request, attempt, fx, false);
+    }
+    for (const { request } of returned) this.#wakeIdleFor(request.device ?? ANY_DEVICE, fx);
   }
 
   #becameIdle(slot: Slot, fx: LedgerEffects): void {
@@ -479,7 +614,7 @@ export class PoolLedger {
         this.#idle.add(slot.device, slot.index);
         return;
       }
-      if (item.kind === 'task') return this.#start(slot, item.request, item.attempt, fx);
+      if (item.kind === 'task') return this.#start(slot, item.request, item.attempt, fx, this.#takeRunAhead(slot, item.request));
       if (this.leases.has(item.id)) return this.#grantLease(item.id, slot, fx);
     }
   }
@@ -517,6 +652,8 @@ export class PoolLedger {
     const running = this.running.get(taskId);
     if (running === undefined) return;
     this.running.delete(taskId);
+    // A task that had to be ended is not one to hand out ahead of time for a while.
+    this.#recordRunTime(running.request.name, this.now() - running.startedAt);
     const failure = this.#failureOf(slot, termination);
     const retryClass = RETRY_CLASS[termination.reason];
     const { request, attempt } = running;
@@ -532,7 +669,7 @@ export class PoolLedger {
     this.#requeueFront(request, attempt + 1, fx);
   }
 
-  #requeueFront(request: TaskRequest, attempt: number, fx: LedgerEffects): void {
+  #requeueFront(request: TaskRequest, attempt: number, fx: LedgerEffects, wakeIdle = true): void {
     if (this.mode === 'degraded') return this.#fail(request.id, this.#degradedFailure(), attempt, fx);
     if (request.leaseId !== undefined) {
       const lease = this.leases.get(request.leaseId);
@@ -541,6 +678,11 @@ export class PoolLedger {
     }
     const selector = request.device ?? ANY_DEVICE;
     this.queue.pushFront({ kind: 'task', id: request.id, priority: request.priority, seq: -1, selector, request, attempt });
+    if (wakeIdle) this.#wakeIdleFor(selector, fx);
+  }
+
+  #wakeIdleFor(selector: string, fx: LedgerEffects): void {
+    if (this.queue.size === 0) return;
     const idle = this.#idle.take(selector);
     if (idle !== undefined) this.#becameIdle(this.slots[idle] as Slot, fx);
   }

@@ -10,6 +10,8 @@ export interface SupervisorInput {
   readonly devices: readonly string[];
   readonly worker: WorkerSettings;
   readonly maxQueue: number;
+  /** The most tasks a worker is handed at once, its current one included; default 1 (one at a time). */
+  readonly maxBatch?: number | undefined;
   readonly taskTimeoutMs: number;
   readonly restart: RestartPolicy;
   /** Below this much available host memory the newest task is ended; undefined: no guard. */
@@ -128,6 +130,7 @@ export const supervisorMachine = setup({
     const ledger = new PoolLedger(
       {
         maxQueue: input.maxQueue,
+        maxBatch: input.maxBatch ?? 1,
         taskTimeoutMs: input.taskTimeoutMs,
         memoryLimitBytes: input.worker.memoryLimitBytes,
         gpuMemoryLimitBytes: input.worker.gpuMemoryLimitBytes,
@@ -195,10 +198,10 @@ function handleNotification(ledger: PoolLedger, slot: Slot, event: WorkerNotific
   switch (event.type) {
     case 'worker.ready':
       return ledger.workerReady(slot, event.pid, fx);
-    case 'worker.task-done':
-      return ledger.taskDone(slot, event.taskId, event.outcome, event.durationMs, fx);
+    case 'worker.tasks-done':
+      return ledger.tasksDone(slot, event.results, fx);
     case 'worker.task-rejected':
-      return ledger.taskRejected(slot, event.task.id, fx);
+      return ledger.taskRejected(slot, fx);
     case 'worker.memory-warning':
       return ledger.memoryWarning(slot, event.taskId, event, fx);
     case 'worker.killed':

@@ -28,12 +28,23 @@ export interface WorkerConnectionInput {
   readonly worker: StartedWorker;
 }
 
-/** Commands the machine sends to its connection actor. */
-export type WorkerConnectionCommand = { readonly type: 'connection.run'; readonly task: TaskAssignment };
+/**
+ * Commands the machine sends to its connection actor: tasks for the worker to run one
+ * after another, in order (more than one only when the supervisor hands out fast tasks
+ * ahead of time).
+ */
+export type WorkerConnectionCommand = { readonly type: 'connection.run'; readonly tasks: readonly TaskAssignment[] };
+
+/** One finished task, as the worker reported it. */
+export interface TaskResult {
+  readonly taskId: string;
+  readonly outcome: TaskOutcome;
+}
 
 /** Events the connection actor sends back. */
 export type WorkerConnectionEvent =
-  | { readonly type: 'process.result'; readonly taskId: string; readonly outcome: TaskOutcome }
+  /** Results in the order the worker finished them, which is the order it was given them. */
+  | { readonly type: 'process.results'; readonly results: readonly TaskResult[] }
   | {
       readonly type: 'process.exited';
       readonly exitCode: number | null;

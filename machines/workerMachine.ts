@@ -2,6 +2,7 @@ import { assign, sendTo, setup, type AnyActorRef } from 'xstate';
 import {
   workerActorPlaceholders,
   type StartedWorker,
+  type TaskResult,
   type WorkerConnectionEvent,
   type MemoryPollerEvent,
   type WorkerExit,
@@ -45,6 +46,8 @@ export interface WorkerContext extends WorkerInput {
   readonly generation: number;
   readonly worker: StartedWorker | undefined;
   readonly task: RunningTask | undefined;
+  /** Tasks handed to the OS worker behind `task`, not started yet as far as this machine knows. */
+  readonly runAhead: readonly TaskAssignment[];
   readonly rssBytes: number;
   readonly gpuBytes: number | undefined;
   /** The most recent samples, oldest first: the evidence a memory kill carries. */
@@ -58,7 +61,8 @@ export interface WorkerContext extends WorkerInput {
 
 /** Events the supervisor sends to a worker. */
 export type WorkerCommand =
-  | { readonly type: 'task.run'; readonly task: TaskAssignment }
+  /** `runAhead`: more tasks for the worker to run after `task`, in order (fast tasks only; see PoolLedger). */
+  | { readonly type: 'task.run'; readonly task: TaskAssignment; readonly runAhead?: readonly TaskAssignment[] | undefined }
   | { readonly type: 'task.cancel'; readonly taskId: string }
   /** The supervisor ends this task for a reason of its own (the host-memory guard). */
   | { readonly type: 'task.evict'; readonly taskId: string; readonly termination: Termination }
@@ -70,13 +74,7 @@ export type WorkerEvent = WorkerCommand | WorkerConnectionEvent | MemoryPollerEv
 /** Events a worker sends to its parent (the supervisor). */
 export type WorkerNotification =
   | { readonly type: 'worker.ready'; readonly workerId: string; readonly pid: number | undefined; readonly generation: number }
-  | {
-      readonly type: 'worker.task-done';
-      readonly workerId: string;
-      readonly taskId: string;
-      readonly outcome: TaskOutcome;
-      readonly durationMs: number;
-    }
+  | { readonly type: 'worker.tasks-done'; readonly workerId: string; readonly results: readonly FinishedTask[] }
   | { readonly type: 'worker.task-rejected'; readonly workerId: string; readonly task: TaskAssignment }
   | {
       readonly type: 'worker.memory-warning';
@@ -101,6 +99,11 @@ export type WorkerNotification =
       readonly exit: WorkerExit | undefined;
     };
 
+/** A task the worker finished, with how long it ran as this machine measured it. */
+export interface FinishedTask extends TaskResult {
+  readonly durationMs: number;
+}
+
 /** How many samples a worker keeps as evidence. */
 export const MEMORY_EVIDENCE_SAMPLES = 20;
 
@@ -122,6 +125,49 @@ function worstUsage(context: WorkerContext, event: SampleEvent): Usage {
     limitBytes: context.task?.gpuMemoryLimitBytes ?? context.settings.gpuMemoryLimitBytes,
   };
   return gpu.usedBytes / gpu.limitBytes > rss.usedBytes / rss.limitBytes ? gpu : rss;
+}
+
+type ResultsEvent = Extract<WorkerEvent, { type: 'process.results' }>;
+
+/** What a `process.results` event means for this worker: which of its tasks finished, which are left. */
+interface ResultsSplit {
+  /** Results for this worker's own tasks (a stray id is dropped). */
+  readonly finished: readonly TaskResult[];
+  readonly currentFinished: boolean;
+  /** Unfinished tasks, in the order they were handed over; the current one first if it is among them. */
+  readonly left: readonly TaskAssignment[];
+}
+
+const NOTHING_FINISHED: ResultsSplit = { finished: [], currentFinished: false, left: [] };
+// The guards and actions of one event ask the same question; the last answer is kept.
+let lastSplit: { event: ResultsEvent; context: WorkerContext; split: ResultsSplit } | undefined;
+
+function splitResults(context: WorkerContext, event: ResultsEvent): ResultsSplit {
+  if (lastSplit?.event === event && lastSplit.context === context) return lastSplit.split;
+  const split = computeSplit(context, event.results);
+  lastSplit = { event, context, split };
+  return split;
+}
+
+function computeSplit(context: WorkerContext, results: readonly TaskResult[]): ResultsSplit {
+  const task = context.task;
+  if (task === undefined) return NOTHING_FINISHED;
+  const runAhead = context.runAhead;
+  // The usual case: one task, one result.
+  if (runAhead.length === 0) {
+    const own = results.find((r) => r.taskId === task.id);
+    return own === undefined ? NOTHING_FINISHED : { finished: [own], currentFinished: true, left: [] };
+  }
+  const byId = new Map<string, TaskResult>();
+  for (const result of results) byId.set(result.taskId, result);
+  const finished: TaskResult[] = [];
+  const left: TaskAssignment[] = [];
+  for (const assigned of [task, ...runAhead]) {
+    const result = byId.get(assigned.id);
+    if (result === undefined) left.push(assigned);
+    else finished.push(result);
+  }
+  return { finished, currentFinished: byId.has(task.id), left };
 }
 
 function withSample(context: WorkerContext, event: SampleEvent): Pick<WorkerContext, 'rssBytes' | 'gpuBytes' | 'samples'> {
@@ -155,8 +201,14 @@ export const workerMachine = setup({
     isStopRequested: ({ context }) => context.stopRequested,
     isOutOfMemory: ({ event }) => event.type === 'process.exited' && event.outOfMemory !== undefined,
     isCurrentTask: ({ context, event }) =>
-      (event.type === 'process.result' || event.type === 'task.cancel' || event.type === 'task.evict') &&
-      event.taskId === context.task?.id,
+      (event.type === 'task.cancel' || event.type === 'task.evict') && event.taskId === context.task?.id,
+    finishesEverything: ({ context, event }) => {
+      if (event.type !== 'process.results') return false;
+      const split = splitResults(context, event);
+      return split.finished.length > 0 && split.left.length === 0;
+    },
+    finishesCurrent: ({ context, event }) => event.type === 'process.results' && splitResults(context, event).currentFinished,
+    finishesSome: ({ context, event }) => event.type === 'process.results' && splitResults(context, event).finished.length > 0,
     isOverHardLimit: ({ context, event }) => {
       if (event.type !== 'memory.sample') return false;
       const usage = worstUsage(context, event);
@@ -193,6 +245,30 @@ export const workerMachine = setup({
           : { reason: 'crashed', exitCode: null, signal: null },
       lastExit: ({ event }) =>
         event.type === 'process.exited' ? { exitCode: event.exitCode, signal: event.signal } : undefined,
+    }),
+    notifyFinished: sendTo(
+      ({ context }) => context.parent,
+      ({ context, event }): WorkerNotification => {
+        if (event.type !== 'process.results') throw new Error(`notifyFinished handles process.results, got ${event.type}`);
+        const { finished, currentFinished } = splitResults(context, event);
+        const now = context.now();
+        // Tasks run ahead that finished in the same delivery as the current one took no time this machine could see.
+        const results = finished.map((result): FinishedTask => ({
+          ...result,
+          durationMs: currentFinished && result.taskId === context.task?.id ? now - context.task.startedAt : 0,
+        }));
+        return { type: 'worker.tasks-done', workerId: context.workerId, results };
+      },
+    ),
+    // The next task behind a finished one has started: its deadline counts from now, and the memory evidence is its own.
+    startNextInLine: assign(({ context, event }) => {
+      if (event.type !== 'process.results') return {};
+      const [next, ...rest] = splitResults(context, event).left;
+      return { task: next === undefined ? undefined : { ...next, startedAt: context.now() }, runAhead: rest, samples: [] };
+    }),
+    dropFinishedRunAhead: assign(({ context, event }) => {
+      if (event.type !== 'process.results') return {};
+      return { runAhead: splitResults(context, event).left.slice(1) };
     }),
     notifyReady: sendTo(
       ({ context }) => context.parent,
@@ -238,6 +314,7 @@ export const workerMachine = setup({
     generation: 0,
     worker: undefined,
     task: undefined,
+    runAhead: [],
     rssBytes: 0,
     gpuBytes: undefined,
     samples: [],
@@ -263,6 +340,7 @@ export const workerMachine = setup({
             generation: ({ context }) => context.generation + 1,
             worker: undefined,
             task: undefined,
+            runAhead: [],
             termination: undefined,
             lastExit: undefined,
             rssBytes: 0,
@@ -342,12 +420,22 @@ export const workerMachine = setup({
       initial: 'idle',
       states: {
         idle: {
-          entry: assign({ task: undefined }),
+          entry: assign({ task: undefined, runAhead: [] }),
           on: {
             'task.run': {
               target: 'running',
-              // The evidence of a memory kill is this task's samples only.
-              actions: assign({ task: ({ context, event }) => ({ ...event.task, startedAt: context.now() }), samples: [] }),
+              actions: [
+                // The evidence of a memory kill is this task's samples only.
+                assign({
+                  task: ({ context, event }) => ({ ...event.task, startedAt: context.now() }),
+                  runAhead: ({ event }) => event.runAhead ?? [],
+                  samples: [],
+                }),
+                sendTo('connection', ({ event }) => ({
+                  type: 'connection.run',
+                  tasks: event.runAhead?.length ? [event.task, ...event.runAhead] : [event.task],
+                })),
+              ],
             },
             'memory.sample': [
               // A worker that leaked past its limit between tasks is replaced before it takes another.
@@ -358,23 +446,15 @@ export const workerMachine = setup({
           },
         },
         running: {
-          entry: sendTo('connection', ({ context }) => ({ type: 'connection.run', task: context.task as TaskAssignment })),
+          id: 'running',
+          // Re-entered for each task run ahead, so each gets its own deadline.
           after: { taskDeadline: { target: '#worker.killed', actions: 'terminateForTimeout' } },
           on: {
-            'process.result': {
-              guard: 'isCurrentTask',
-              target: 'idle',
-              actions: sendTo(
-                ({ context }) => context.parent,
-                ({ context, event }): WorkerNotification => ({
-                  type: 'worker.task-done',
-                  workerId: context.workerId,
-                  taskId: event.taskId,
-                  outcome: event.outcome,
-                  durationMs: context.now() - (context.task?.startedAt ?? context.now()),
-                }),
-              ),
-            },
+            'process.results': [
+              { guard: 'finishesEverything', target: 'idle', actions: 'notifyFinished' },
+              { guard: 'finishesCurrent', target: '#running', reenter: true, actions: ['notifyFinished', 'startNextInLine'] },
+              { guard: 'finishesSome', actions: ['notifyFinished', 'dropFinishedRunAhead'] },
+            ],
             'task.cancel': {
               guard: 'isCurrentTask',
               target: '#worker.killed',

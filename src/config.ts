@@ -64,6 +64,12 @@ export const poolOptionsSchema = z.strictObject({
     .max(1024, { error: 'expected at most 1024 workers' })
     .optional(),
   maxQueue: int(0, 'an integer >= 0', Number.MAX_SAFE_INTEGER).default(10_000),
+  /**
+   * The most tasks a worker is handed at once, its current one included. Tasks go
+   * ahead of time only while the queue is deep and only if their name's recent runs
+   * were fast (about 2 ms of expected work per worker); 1 hands out one at a time.
+   */
+  maxBatch: int(1, 'an integer from 1 to 1024', 1024).default(32),
   memoryPollMs: int(5, 'an integer from 5 to 60000 (ms)', 60_000).default(100),
   softMemoryRatio: z
     .number({ error: 'expected a number > 0 and <= 1' })

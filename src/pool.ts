@@ -69,6 +69,7 @@ export interface PoolStatus {
   readonly state: 'running' | 'draining' | 'degraded' | 'stopping' | 'closed';
   /** Set once the restart-intensity limit was passed: why, and the last error. */
   readonly degraded: DegradedInfo | undefined;
+  /** Tasks waiting: in the queue, or handed to a worker behind its current task. */
   readonly queued: number;
   readonly running: number;
   readonly workers: readonly WorkerStatus[];
@@ -267,11 +268,13 @@ export class Pool {
       };
     });
     const value = snapshot.status === 'done' ? 'closed' : (snapshot.value as PoolStatus['state']);
+    const waitingInWorkers = ledger.waitingInWorkers;
     return {
       state: value,
       degraded: ledger.degraded,
-      queued: ledger.queue.size,
-      running: ledger.running.size,
+      // Tasks handed to a worker behind its current one have not started: they are waiting.
+      queued: ledger.queue.size + waitingInWorkers,
+      running: ledger.running.size - waitingInWorkers,
       workers,
       counts: { ...ledger.counts },
       gpu: this.#gpuStatus(),
@@ -545,6 +548,7 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
         startTimeoutMs: config.startTimeoutMs,
       },
       maxQueue: config.maxQueue,
+      maxBatch: config.maxBatch,
       taskTimeoutMs: config.taskTimeoutMs,
       hostMemoryReserveBytes: config.hostMemoryReserveMb === undefined ? undefined : Math.round(config.hostMemoryReserveMb * MiB),
       restart: { ...config.restart, jitterRatio: 0.2 },

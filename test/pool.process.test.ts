@@ -314,3 +314,32 @@ describe('watching a pool', () => {
     expect(pool.actor.getSnapshot().value).toBe('running');
   });
 });
+
+describe('handing fast tasks out ahead of time', () => {
+  for (const backend of ['process', 'thread'] as const) {
+    it(`batches a deep queue of fast tasks (${backend}), fails only the one that hangs or cannot be sent, and runs the rest`, async () => {
+      const batches: number[] = [];
+      const inspect = (event: { type: string; event?: { type?: string; runAhead?: unknown[] } }) => {
+        if (event.type === '@xstate.event' && event.event?.type === 'task.run') batches.push(1 + (event.event.runAhead?.length ?? 0));
+      };
+      const { pool } = await open({ backend, maxWorkers: 2, inspect, restart: { maxRestarts: 50 } });
+      // Sequential runs make the name `mixed` known as fast.
+      for (let i = 0; i < 5; i += 1) expect(await pool.run('mixed', { kind: 'ok', value: i })).toBe(i);
+      const kinds = Array.from({ length: 400 }, (_, i) => (i === 150 ? 'spin' : i === 260 ? 'unclonable' : 'ok'));
+      const outcomes = await Promise.allSettled(
+        kinds.map((kind, i) =>
+          kind === 'unclonable'
+            ? pool.run('echo', () => i) // a payload no worker can be sent
+            : pool.run('mixed', { kind, value: i }, { timeoutMs: 1_000 }),
+        ),
+      );
+      outcomes.forEach((outcome, i) => {
+        if (kinds[i] === 'spin') expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(WorkerTimeoutError);
+        else if (kinds[i] === 'unclonable') expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(TaskError);
+        else expect(outcome).toEqual({ status: 'fulfilled', value: i });
+      });
+      expect(Math.max(...batches)).toBeGreaterThan(1);
+      expect(pool.status()).toMatchObject({ state: 'running', queued: 0, running: 0, counts: { submitted: 405, succeeded: 403, failed: 2, retried: 0 } });
+    });
+  }
+});

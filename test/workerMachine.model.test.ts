@@ -14,6 +14,7 @@ import { createRecorder, MiB, task, testWorkerSettings } from './support/fakeRun
  */
 
 const RUNNING_TASK = task('t1', { timeoutMs: 1000, memoryLimitBytes: 100 * MiB });
+const RUN_AHEAD_TASK = task('t2', { timeoutMs: 500, memoryLimitBytes: 100 * MiB });
 const invokeId = (stateId: string) => (workerMachine.getStateNodeById(stateId).invoke[0] as { id: string }).id;
 
 const START = invokeId('worker.restarting.starting');
@@ -31,9 +32,12 @@ function candidateEvents(): WorkerEvent[] {
     { type: `xstate.error.actor.${STOPPING}`, error: new Error('terminate failed') },
     { type: 'xstate.error.actor.*', error: new Error('poller failed') },
     { type: 'task.run', task: RUNNING_TASK },
+    // A fast task handed over behind the first: it starts when t1 finishes, or finishes out of turn.
+    { type: 'task.run', task: RUNNING_TASK, runAhead: [RUN_AHEAD_TASK] },
     { type: 'task.cancel', taskId: 't1' },
     { type: 'task.evict', taskId: 't1', termination: { reason: 'memory', resource: 'host', usedBytes: 9, limitBytes: 8, rssBytes: 0, samples: [] } },
-    { type: 'process.result', taskId: 't1', outcome: { ok: true, value: 1 } },
+    { type: 'process.results', results: [{ taskId: 't1', outcome: { ok: true, value: 1 } }] },
+    { type: 'process.results', results: [{ taskId: 't2', outcome: { ok: false, error: { name: 'DataCloneError', message: 'x' } } }] },
     { type: 'process.exited', exitCode: 1, signal: null },
     { type: 'process.exited', exitCode: 1, signal: null, outOfMemory: { resource: 'heap', limitBytes: 64 } },
     { type: 'memory.sample', rssBytes: 10 * MiB, atMs: 0 },
@@ -48,7 +52,7 @@ function candidateEvents(): WorkerEvent[] {
 
 function serialize(snapshot: { value: unknown; context: WorkerContext }): string {
   const c = snapshot.context;
-  return JSON.stringify([snapshot.value, c.task !== undefined, c.stopRequested, c.restartDelayMs > 0]);
+  return JSON.stringify([snapshot.value, c.task?.id, c.runAhead.length, c.stopRequested, c.restartDelayMs > 0]);
 }
 
 function transitionKey(t: AnyTransitionDefinition): string {

@@ -75,7 +75,11 @@ describe('workerMachine', () => {
     runtime.clock.increment(10);
     runtime.result('worker-0', 't1', 42);
     expect(state(actor)).toBe('idle');
-    expect(events.at(-1)).toEqual({ type: 'worker.task-done', workerId: 'worker-0', taskId: 't1', outcome: { ok: true, value: 42 }, durationMs: 10 });
+    expect(events.at(-1)).toEqual({
+      type: 'worker.tasks-done',
+      workerId: 'worker-0',
+      results: [{ taskId: 't1', outcome: { ok: true, value: 42 }, durationMs: 10 }],
+    });
     runtime.clock.increment(10_000);
     expect(state(actor)).toBe('idle');
   });

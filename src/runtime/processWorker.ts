@@ -4,7 +4,7 @@ import type { TaskAssignment } from '../../machines/taskTypes.js';
 import type { WorkerExit } from '../../machines/workerActors.js';
 import { WORKER_ENV, type FromWorker, type ToWorker } from './protocol.js';
 import { awaitReady } from './startHandshake.js';
-import type { ConnectedWorker, WorkerListener } from './workerConnection.js';
+import { sendTasks, type ConnectedWorker, type WorkerListener } from './workerConnection.js';
 
 const ENTRY = fileURLToPath(new URL('./worker/processEntry.js', import.meta.url));
 /** How much of a worker's stderr is kept as evidence for a crash. */
@@ -114,16 +114,10 @@ export class ProcessWorker implements ConnectedWorker {
     this.child.send(message);
   }
 
-  run(task: TaskAssignment): void {
-    const message: ToWorker = { type: 'run', id: task.id, name: task.name, payload: task.payload };
-    try {
-      this.child.send(message);
-    } catch (error) {
-      // A payload that cannot be cloned fails this task only, as the task's own error.
-      const e = error as Error;
-      this.#listener?.result({ type: 'result', id: task.id, ok: false, error: { name: e.name, message: e.message, stack: e.stack } });
-    }
+  run(tasks: readonly TaskAssignment[]): void {
+    sendTasks(tasks, (message) => this.child.send(message), (result) => this.#listener?.result(result));
   }
+
 
   /**
    * Ends the process group: SIGTERM, then SIGKILL after `graceMs` (or SIGKILL at once),

@@ -13,8 +13,16 @@ export const WORKER_ENV = {
   device: 'POOLVISOR_DEVICE',
 } as const;
 
+/** A task as the worker sees it. */
+export interface WireTask {
+  readonly id: string;
+  readonly name: string;
+  readonly payload: unknown;
+}
+
 export type ToWorker =
-  | { readonly type: 'run'; readonly id: string; readonly name: string; readonly payload: unknown }
+  /** Tasks to run one after another, in order; each gets its own result message. */
+  | { readonly type: 'run'; readonly tasks: readonly WireTask[] }
   /** A spare process, started before it was needed, is given its slot. */
   | { readonly type: 'adopt'; readonly workerId: string };
 

@@ -3,7 +3,7 @@ import type { TaskAssignment } from '../../machines/taskTypes.js';
 import type { WorkerExit } from '../../machines/workerActors.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 import { awaitReady } from './startHandshake.js';
-import type { ConnectedWorker, WorkerListener } from './workerConnection.js';
+import { sendTasks, type ConnectedWorker, type WorkerListener } from './workerConnection.js';
 
 const ENTRY = new URL('./worker/threadEntry.js', import.meta.url);
 
@@ -89,15 +89,10 @@ export class ThreadWorker implements ConnectedWorker {
       : { ...exit };
   }
 
-  run(task: TaskAssignment): void {
-    const message: ToWorker = { type: 'run', id: task.id, name: task.name, payload: task.payload };
-    try {
-      this.thread.postMessage(message);
-    } catch (error) {
-      const e = error as Error;
-      this.#listener?.result({ type: 'result', id: task.id, ok: false, error: { name: e.name, message: e.message, stack: e.stack } });
-    }
+  run(tasks: readonly TaskAssignment[]): void {
+    sendTasks(tasks, (message) => this.thread.postMessage(message), (result) => this.#listener?.result(result));
   }
+
 
   /** Stops the thread wherever it is (V8 terminates execution); resolves with its exit. */
   async terminate(): Promise<WorkerExit> {

@@ -1,7 +1,12 @@
 import { fromCallback } from 'xstate';
 import type { TaskAssignment } from '../../machines/taskTypes.js';
-import type { WorkerConnectionCommand, WorkerConnectionEvent, WorkerConnectionInput } from '../../machines/workerActors.js';
-import type { FromWorker } from './protocol.js';
+import type {
+  TaskResult,
+  WorkerConnectionCommand,
+  WorkerConnectionEvent,
+  WorkerConnectionInput,
+} from '../../machines/workerActors.js';
+import type { FromWorker, ToWorker } from './protocol.js';
 
 export type ResultMessage = Extract<FromWorker, { type: 'result' }>;
 
@@ -16,26 +21,77 @@ export interface WorkerListener {
 /** What both backends' workers offer their connection. */
 export interface ConnectedWorker {
   listen(listener: WorkerListener | undefined): void;
-  run(task: TaskAssignment): void;
+  /** Hands the worker tasks to run in order. */
+  run(tasks: readonly TaskAssignment[]): void;
 }
 
 /**
- * The worker machine's `workerConnection` actor, for either backend: sends each task
- * to the worker, and turns its results and its end into machine events.
+ * Sends tasks to a worker as one `run` message. A payload that cannot be cloned fails
+ * its own task only, as that task's error: the tasks are then sent one by one.
+ */
+export function sendTasks(
+  tasks: readonly TaskAssignment[],
+  post: (message: ToWorker) => void,
+  report: (message: ResultMessage) => void,
+): void {
+  try {
+    post({ type: 'run', tasks: tasks.map(({ id, name, payload }) => ({ id, name, payload })) });
+  } catch (error) {
+    if (tasks.length > 1) {
+      for (const task of tasks) sendTasks([task], post, report);
+      return;
+    }
+    const e = error as Error;
+    const id = (tasks[0] as TaskAssignment).id;
+    report({ type: 'result', id, ok: false, error: { name: e.name, message: e.message, stack: e.stack } });
+  }
+}
+
+/**
+ * The worker machine's `workerConnection` actor, for either backend: sends tasks to
+ * the worker, and turns its results and its end into machine events.
+ *
+ * Results of a batch of tasks are delivered together: those that arrived in one turn
+ * of the event loop become one `process.results` event (the last one of a batch goes
+ * at once, so a single task's result is never held back).
  */
 export const workerConnection = fromCallback<WorkerConnectionCommand, WorkerConnectionInput, WorkerConnectionEvent>(
   ({ input, sendBack, receive }) => {
     const worker = input.worker.handle as ConnectedWorker;
+    let outstanding = 0;
+    let buffered: TaskResult[] = [];
+    let pendingFlush: NodeJS.Immediate | undefined;
+    const flush = () => {
+      if (pendingFlush !== undefined) clearImmediate(pendingFlush);
+      pendingFlush = undefined;
+      if (buffered.length === 0) return;
+      const results = buffered;
+      buffered = [];
+      sendBack({ type: 'process.results', results });
+    };
     worker.listen({
-      result: (message) =>
-        sendBack({
-          type: 'process.result',
+      result: (message) => {
+        buffered.push({
           taskId: message.id,
           outcome: message.ok ? { ok: true, value: message.value } : { ok: false, error: message.error },
-        }),
-      exit: (report) => sendBack({ type: 'process.exited', ...report }),
+        });
+        outstanding -= 1;
+        if (outstanding <= 0) flush();
+        else pendingFlush ??= setImmediate(flush);
+      },
+      exit: (report) => {
+        // What the worker finished before it ended is reported first.
+        flush();
+        sendBack({ type: 'process.exited', ...report });
+      },
     });
-    receive((command) => worker.run(command.task));
-    return () => worker.listen(undefined);
+    receive((command) => {
+      outstanding += command.tasks.length;
+      worker.run(command.tasks);
+    });
+    return () => {
+      if (pendingFlush !== undefined) clearImmediate(pendingFlush);
+      worker.listen(undefined);
+    };
   },
 );

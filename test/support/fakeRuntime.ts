@@ -28,6 +28,8 @@ export class FakeRuntime {
   readonly clock = new SimulatedClock();
   /** Per worker id: what the fake OS worker was asked to run, oldest first. */
   readonly runs = new Map<string, TaskAssignment[]>();
+  /** The ids of each `connection.run`, per worker: one entry per message the worker would get. */
+  readonly batches = new Map<string, string[][]>();
   readonly terminations: Array<{ workerId: string; immediate: boolean }> = [];
   readonly starts: StartWorkerInput[] = [];
   /** Start failures still to hand out, by worker id (or '*'). */
@@ -56,8 +58,11 @@ export class FakeRuntime {
         this.#connections.set(workerId, sendBack);
         receive((command) => {
           const list = this.runs.get(workerId) ?? [];
-          list.push(command.task);
+          list.push(...command.tasks);
           this.runs.set(workerId, list);
+          const batches = this.batches.get(workerId) ?? [];
+          batches.push(command.tasks.map((t) => t.id));
+          this.batches.set(workerId, batches);
         });
         return () => this.#connections.delete(workerId);
       },
@@ -85,14 +90,18 @@ export class FakeRuntime {
   }
 
   result(workerId: string, taskId: string, value: unknown = 'ok'): void {
-    this.#connection(workerId)({ type: 'process.result', taskId, outcome: { ok: true, value } });
+    this.#connection(workerId)({ type: 'process.results', results: [{ taskId, outcome: { ok: true, value } }] });
+  }
+
+  /** Results that arrive in one delivery, as a worker's run-ahead batch does; each task's value is its id. */
+  resultsTogether(workerId: string, taskIds: readonly string[]): void {
+    this.#connection(workerId)({ type: 'process.results', results: taskIds.map((taskId) => ({ taskId, outcome: { ok: true, value: taskId } })) });
   }
 
   throwInTask(workerId: string, taskId: string, message = 'boom'): void {
     this.#connection(workerId)({
-      type: 'process.result',
-      taskId,
-      outcome: { ok: false, error: { name: 'RangeError', message, stack: `RangeError: ${message}\n    at task` } },
+      type: 'process.results',
+      results: [{ taskId, outcome: { ok: false, error: { name: 'RangeError', message, stack: `RangeError: ${message}\n    at task` } } }],
     });
   }
 

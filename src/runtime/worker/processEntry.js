@@ -58,7 +58,7 @@ try {
 const run = createTaskRunner({ tasks, send, identity: () => ({ workerId, device }) });
 
 process.on('message', (/** @type {ToWorker} */ message) => {
-  if (message.type === 'run') void run(message);
+  if (message.type === 'run') run(message.tasks);
   else if (message.type === 'adopt') workerId = message.workerId;
 });
 

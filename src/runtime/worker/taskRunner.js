@@ -6,7 +6,7 @@
  */
 
 /** @typedef {import('../protocol.js').FromWorker} FromWorker */
-/** @typedef {import('../protocol.js').ToWorker} ToWorker */
+/** @typedef {import('../protocol.js').WireTask} WireTask */
 /** @typedef {import('../../../machines/taskTypes.js').SerializedError} SerializedError */
 
 /**
@@ -34,11 +34,13 @@ export function serializeError(error) {
  *   send: (message: FromWorker) => void,
  *   identity: () => { workerId: string, device: string },
  * }} options
- * @returns {(message: Extract<ToWorker, { type: 'run' }>) => Promise<void>}
+ * @returns {(tasks: readonly WireTask[]) => void} takes tasks to run in order, one at a time
  */
 export function createTaskRunner({ tasks, send, identity }) {
   const names = taskNames(tasks);
-  return async function run(message) {
+
+  /** @param {WireTask} message */
+  async function runOne(message) {
     const task = tasks[message.name];
     if (typeof task !== 'function') {
       const error = {
@@ -62,6 +64,26 @@ export function createTaskRunner({ tasks, send, identity }) {
       // The value cannot be cloned (a function, a socket): the task still settles, as a failure that says so.
       send({ type: 'result', id: message.id, ok: false, error: serializeError(error) });
     }
+  }
+
+  /** @type {WireTask[]} */
+  let queue = [];
+  let running = false;
+  // Each result is sent before the next task starts: if that one never returns, the pool
+  // knows which task it is.
+  async function drain() {
+    running = true;
+    while (queue.length > 0) {
+      const batch = queue;
+      queue = [];
+      for (const message of batch) await runOne(message);
+    }
+    running = false;
+  }
+
+  return function run(wireTasks) {
+    for (const task of wireTasks) queue.push(task);
+    if (!running) void drain();
   };
 }
 

@@ -29,6 +29,6 @@ try {
 
 const run = createTaskRunner({ tasks, send, identity: () => ({ workerId, device }) });
 port.on('message', (/** @type {ToWorker} */ message) => {
-  if (message.type === 'run') void run(message);
+  if (message.type === 'run') run(message.tasks);
 });
 send({ type: 'ready', tasks: taskNames(tasks) });
