@@ -1,5 +1,6 @@
 // The cost of the machines alone: supervisor + worker machines with instant fake I/O, 100,000
-// tasks. The floor under any backend's per-task cost. Run: node test/bench/machinesOnly.mjs (after a build)
+// tasks. The floor under any backend's per-task cost. Run: node test/bench/machinesOnly.mjs (after a build);
+// MAX_BATCH=1 hands tasks out one at a time, as before run-ahead (default 32, the pool's default).
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import { supervisorMachine, workerMachine } from 'poolvisor/machines';
 const actors = {
