@@ -50,6 +50,7 @@ export type PoolEvent =
       readonly taskId: string;
       readonly workerId: string;
       readonly value: unknown;
+      /** How long the task ran, as its worker measured it (or this pool's clock, where a runtime does not say). */
       readonly durationMs: number;
       readonly attempt: number;
     }

@@ -39,6 +39,8 @@ export type WorkerConnectionCommand = { readonly type: 'connection.run'; readonl
 export interface TaskResult {
   readonly taskId: string;
   readonly outcome: TaskOutcome;
+  /** How long it ran, measured in the worker around the task function. */
+  readonly ranMs?: number | undefined;
 }
 
 /** Events the connection actor sends back. */

@@ -100,7 +100,9 @@ export type WorkerNotification =
     };
 
 /** A task the worker finished, with how long it ran as this machine measured it. */
-export interface FinishedTask extends TaskResult {
+export interface FinishedTask {
+  readonly taskId: string;
+  readonly outcome: TaskOutcome;
   readonly durationMs: number;
 }
 
@@ -252,10 +254,12 @@ export const workerMachine = setup({
         if (event.type !== 'process.results') throw new Error(`notifyFinished handles process.results, got ${event.type}`);
         const { finished, currentFinished } = splitResults(context, event);
         const now = context.now();
-        // Tasks run ahead that finished in the same delivery as the current one took no time this machine could see.
+        // The worker's own measure, where it gives one; else this machine's clock, which cannot see
+        // how long a task run ahead took if it finished in the same delivery as the current one.
         const results = finished.map((result): FinishedTask => ({
-          ...result,
-          durationMs: currentFinished && result.taskId === context.task?.id ? now - context.task.startedAt : 0,
+          taskId: result.taskId,
+          outcome: result.outcome,
+          durationMs: result.ranMs ?? (currentFinished && result.taskId === context.task?.id ? now - context.task.startedAt : 0),
         }));
         return { type: 'worker.tasks-done', workerId: context.workerId, results };
       },

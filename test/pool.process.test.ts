@@ -51,6 +51,15 @@ describe('a pool of worker processes', () => {
     expect(pids(pool)).not.toContain(process.pid);
   });
 
+  it('reports how long a task ran, as its worker measured it', async () => {
+    const { pool, events } = await open();
+    expect(await pool.run('sleep', 40)).toBe(40);
+    const succeeded = events.find((e) => e.type === 'task.succeeded') as Extract<PoolAuditEvent, { type: 'task.succeeded' }>;
+    // A timer fires no earlier than asked (less a millisecond of rounding); the upper bound is only generous.
+    expect(succeeded.durationMs).toBeGreaterThanOrEqual(39);
+    expect(succeeded.durationMs).toBeLessThan(5_000);
+  });
+
   it('kills a for(;;){} task at its deadline and serves the next task on a fresh worker', async () => {
     const { pool, events } = await open({ maxWorkers: 1 });
     const before = pids(pool)[0] as number;

@@ -29,8 +29,9 @@ export type ToWorker =
 export type FromWorker =
   | { readonly type: 'ready'; readonly tasks: readonly string[] }
   | { readonly type: 'load-error'; readonly error: SerializedError }
-  | { readonly type: 'result'; readonly id: string; readonly ok: true; readonly value: unknown }
-  | { readonly type: 'result'; readonly id: string; readonly ok: false; readonly error: SerializedError };
+  /** `ms`: how long the task function ran, measured in the worker (absent when nothing ran). */
+  | { readonly type: 'result'; readonly id: string; readonly ok: true; readonly value: unknown; readonly ms?: number }
+  | { readonly type: 'result'; readonly id: string; readonly ok: false; readonly error: SerializedError; readonly ms?: number };
 
 /** What a task function receives as its second argument. */
 export interface TaskContext {

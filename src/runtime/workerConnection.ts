@@ -74,6 +74,7 @@ export const workerConnection = fromCallback<WorkerConnectionCommand, WorkerConn
         buffered.push({
           taskId: message.id,
           outcome: message.ok ? { ok: true, value: message.value } : { ok: false, error: message.error },
+          ranMs: message.ms,
         });
         outstanding -= 1;
         if (outstanding <= 0) flush();

@@ -52,17 +52,18 @@ export function createTaskRunner({ tasks, send, identity }) {
     }
     /** @type {FromWorker} */
     let reply;
+    const start = performance.now();
     try {
       const value = await task(message.payload, { taskId: message.id, ...identity() });
-      reply = { type: 'result', id: message.id, ok: true, value };
+      reply = { type: 'result', id: message.id, ok: true, value, ms: performance.now() - start };
     } catch (error) {
-      reply = { type: 'result', id: message.id, ok: false, error: serializeError(error) };
+      reply = { type: 'result', id: message.id, ok: false, error: serializeError(error), ms: performance.now() - start };
     }
     try {
       send(reply);
     } catch (error) {
       // The value cannot be cloned (a function, a socket): the task still settles, as a failure that says so.
-      send({ type: 'result', id: message.id, ok: false, error: serializeError(error) });
+      send({ type: 'result', id: message.id, ok: false, error: serializeError(error), ms: reply.ms });
     }
   }
 
