@@ -141,13 +141,15 @@ interface ResultsSplit {
 }
 
 const NOTHING_FINISHED: ResultsSplit = { finished: [], currentFinished: false, left: [] };
-// The guards and actions of one event ask the same question; the last answer is kept.
-let lastSplit: { event: ResultsEvent; context: WorkerContext; split: ResultsSplit } | undefined;
+// The guards and actions of one event ask the same question of the same context: the answer is
+// kept with the event (weakly, so nothing outlives the event).
+const splits = new WeakMap<ResultsEvent, { context: WorkerContext; split: ResultsSplit }>();
 
 function splitResults(context: WorkerContext, event: ResultsEvent): ResultsSplit {
-  if (lastSplit?.event === event && lastSplit.context === context) return lastSplit.split;
+  const known = splits.get(event);
+  if (known?.context === context) return known.split;
   const split = computeSplit(context, event.results);
-  lastSplit = { event, context, split };
+  splits.set(event, { context, split });
   return split;
 }
 

@@ -32,6 +32,26 @@ describe('workerMachine', () => {
     });
   });
 
+  it('should run tasks handed over together one after another, each with its own deadline and evidence', async () => {
+    const { runtime, actor, events } = await readyWorker();
+    actor.send({ type: 'task.run', task: task('t1', { timeoutMs: 1000 }), runAhead: [task('t2', { timeoutMs: 300 }), task('t3')] });
+    expect(runtime.batches.get('worker-0')).toEqual([['t1', 't2', 't3']]);
+    runtime.clock.increment(700);
+    runtime.sample('worker-0', 50 * MiB);
+    runtime.result('worker-0', 't1', 1);
+    expect(events.at(-1)).toEqual({ type: 'worker.tasks-done', workerId: 'worker-0', results: [{ taskId: 't1', outcome: { ok: true, value: 1 }, durationMs: 700 }] });
+    // t2 is current now: its samples start empty, its deadline counts from t1's end.
+    expect(actor.getSnapshot().context).toMatchObject({ task: { id: 't2', startedAt: 700 }, runAhead: [{ id: 't3' }], samples: [] });
+    // t3 failed out of turn (its payload could not be sent): t2 stays current.
+    runtime.throwInTask('worker-0', 't3');
+    expect(events.at(-1)).toMatchObject({ type: 'worker.tasks-done', results: [{ taskId: 't3', outcome: { ok: false } }] });
+    expect(actor.getSnapshot().context).toMatchObject({ task: { id: 't2' }, runAhead: [] });
+    runtime.clock.increment(299);
+    expect(state(actor)).toBe('busy');
+    runtime.clock.increment(1);
+    expect(events.at(-1)).toMatchObject({ type: 'worker.killed', taskId: 't2', termination: { reason: 'timeout', elapsedMs: 300, timeoutMs: 300 } });
+  });
+
   it('should keep the deadline when moving between busy and monitoring', async () => {
     const { runtime, actor } = await readyWorker();
     actor.send({ type: 'task.run', task: task('t1', { timeoutMs: 1000, memoryLimitBytes: 100 * MiB }) });
