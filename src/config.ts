@@ -78,7 +78,7 @@ export const poolOptionsSchema = z.strictObject({
     .default(0.8),
   killGraceMs: int(0, 'an integer >= 0 (ms)').default(1000),
   startTimeoutMs: int(1, 'an integer > 0 (ms)').default(30_000),
-  /** Worker processes started ahead, per device, so a killed worker is replaced at once. */
+  /** Workers (processes, or threads) started ahead, per device, so a killed worker is replaced at once. */
   spareWorkers: int(0, 'an integer from 0 to 16', 16).default(1),
   restart: restartSchema.default({ backoffMs: 100, maxBackoffMs: 30_000, maxRestarts: 5, windowMs: 30_000 }),
   /** An XState inspection observer, passed to `createActor` (see docs/architecture.md). */
@@ -192,12 +192,10 @@ function threadBackendIssues(input: Record<string, unknown>, parsed: z.output<ty
       received: input.workerDevices ?? input.devices,
     });
   }
-  for (const field of ['gpuMemoryLimitMb', 'memoryPollMs', 'softMemoryRatio', 'spareWorkers'] as const) {
+  for (const field of ['gpuMemoryLimitMb', 'memoryPollMs', 'softMemoryRatio'] as const) {
     if (input[field] === undefined) continue;
     const why =
-      field === 'spareWorkers'
-        ? 'threads start in milliseconds, so the thread backend keeps no spares'
-        : "a thread's memory cannot be measured apart from the host's: the thread backend enforces memoryLimitMb as the V8 heap limit (resourceLimits), with no sampling, no soft threshold, no GPU limit";
+      "a thread's memory cannot be measured apart from the host's: the thread backend enforces memoryLimitMb as the V8 heap limit (resourceLimits), with no sampling, no soft threshold, no GPU limit";
     issues.push({ field, message: `not available with backend: 'thread' (${why}), got ${JSON.stringify(parsed[field])}; ${PROCESS_BACKEND}`, received: input[field] });
   }
   return issues;

@@ -521,7 +521,12 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
   const gpu = await prepareGpuSupport(config);
   const runtime =
     config.backend === 'thread'
-      ? { actors: createThreadRuntime({ taskModule, heapLimitMb: config.memoryLimitMb }), prepareSpares: () => {}, dispose: async () => {} }
+      ? createThreadRuntime({
+          taskModule,
+          heapLimitMb: config.memoryLimitMb,
+          spareWorkers: config.spareWorkers,
+          startTimeoutMs: config.startTimeoutMs,
+        })
       : createProcessRuntime({
           gpuSampler: gpu.sampler,
           taskModule,

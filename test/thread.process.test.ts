@@ -11,6 +11,7 @@ import {
   type Pool,
   type PoolOptions,
 } from '../src/index.js';
+import { Worker } from 'node:worker_threads';
 import { fixture } from './support/processes.js';
 
 const MiB = 1024 * 1024;
@@ -52,6 +53,20 @@ describe('the thread backend, driven by the same machines', () => {
     expect(error).toMatchObject({ workerId: 'worker-0', timeoutMs: 200, pid: undefined });
     const after = await pool.run<Where>('whichThread');
     expect(after.threadId).not.toBe(before.threadId);
+  });
+
+  it('replaces a killed thread with the spare started ahead, under the slot\'s identity', async () => {
+    const pool = await open({ maxWorkers: 1, spareWorkers: 1 });
+    const before = await pool.run<Where>('whichThread');
+    // Thread ids count up in this process: a thread started after this probe has a larger id than it.
+    const probe = new Worker('', { eval: true });
+    const mark = probe.threadId;
+    await probe.terminate();
+    await expect(pool.run('spin', null, { timeoutMs: 500 })).rejects.toBeInstanceOf(WorkerTimeoutError);
+    const after = await pool.run<Where>('whichThread');
+    expect(after.threadId).not.toBe(before.threadId);
+    expect(after.threadId).toBeLessThan(mark); // started before the kill: the spare
+    expect(await pool.run<{ workerId: string }>('whoami')).toMatchObject({ workerId: 'worker-0' });
   });
 
   it('maps a thread over its V8 heap limit to WorkerMemoryError { resource: heap }', async () => {
@@ -109,7 +124,6 @@ describe('what the thread backend refuses', () => {
     [{ devices: ['cuda:0'] }, 'devices', 'CUDA_VISIBLE_DEVICES is per process'],
     [{ memoryPollMs: 50 }, 'memoryPollMs', 'V8 heap limit'],
     [{ softMemoryRatio: 0.5 }, 'softMemoryRatio', 'no soft threshold'],
-    [{ spareWorkers: 2 }, 'spareWorkers', 'keeps no spares'],
   ] as const)('rejects %j naming the field and suggesting the process backend', async (options, field, why) => {
     const error = await createPool({ task: fixture('tasks.mjs'), backend: 'thread', ...(options as Partial<PoolOptions>) }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);

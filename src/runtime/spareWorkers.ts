@@ -1,16 +1,25 @@
-import type { ProcessWorker } from './processWorker.js';
+import type { WorkerExit } from '../../machines/workerActors.js';
+
+/** What either backend's worker offers to be kept as a spare. */
+export interface SpareWorker {
+  readonly exit: WorkerExit | undefined;
+  /** Takes on the identity of the slot it replaces. */
+  adopt(workerId: string): void;
+  terminate(options: { graceMs: number; immediate: boolean }): Promise<WorkerExit>;
+}
 
 /**
- * Worker processes started before they are needed, one set per device. Booting Node
- * and importing the task module takes 71–78 ms here (`npm run bench:backends`); handing over a spare that has
- * already done so makes a killed worker's replacement ready in a few milliseconds.
+ * Workers started before they are needed, one set per device. Booting Node and
+ * importing the task module takes 71–124 ms for a process and 27–54 ms for a thread
+ * here (`npm run bench:backends`); handing over a spare that has already done so
+ * makes a killed worker's replacement ready in a few milliseconds.
  *
  * A spare that fails to start turns spares off for the pool: the supervisor's own
  * starts will then meet the same failure and report it, with backoff, rather than
  * this class retrying in the background.
  */
-export class SpareWorkers {
-  readonly #ready = new Map<string, ProcessWorker[]>();
+export class SpareWorkers<W extends SpareWorker> {
+  readonly #ready = new Map<string, W[]>();
   readonly #starting = new Map<string, number>();
   readonly #inFlight = new Set<Promise<unknown>>();
   #disabled = false;
@@ -18,15 +27,15 @@ export class SpareWorkers {
 
   constructor(
     private readonly perDevice: number,
-    private readonly start: (device: string) => Promise<ProcessWorker>,
+    private readonly start: (device: string) => Promise<W>,
   ) {}
 
   /** A started spare for `device`, if one is ready; starts the next one either way. */
-  take(device: string): ProcessWorker | undefined {
+  take(device: string): W | undefined {
     const list = this.#ready.get(device);
-    let spare: ProcessWorker | undefined;
+    let spare: W | undefined;
     while (list && list.length > 0 && spare === undefined) {
-      const candidate = list.shift() as ProcessWorker;
+      const candidate = list.shift() as W;
       if (candidate.exit === undefined) spare = candidate;
     }
     this.fill(device);

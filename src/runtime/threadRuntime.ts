@@ -8,6 +8,7 @@ import type {
   TerminateWorkerInput,
   WorkerExit,
 } from '../../machines/workerActors.js';
+import { SpareWorkers } from './spareWorkers.js';
 import { ThreadWorker } from './threadWorker.js';
 import { workerConnection } from './workerConnection.js';
 
@@ -15,25 +16,37 @@ export interface ThreadRuntimeOptions {
   readonly taskModule: string;
   /** The thread's V8 heap limit (`resourceLimits.maxOldGenerationSizeMb`). */
   readonly heapLimitMb: number;
+  /** Threads started ahead, so that a killed worker is replaced at once. */
+  readonly spareWorkers: number;
+  /** How long a spare may take to start. */
+  readonly startTimeoutMs: number;
 }
 
 const asThread = (worker: StartedWorker): ThreadWorker => worker.handle as ThreadWorker;
 
+/** Every thread runs on the host's CPU: the backend refuses GPU devices. */
+const THREAD_DEVICE = 'cpu';
+
 /**
  * The thread backend: the same worker machine's actors, implemented with
  * worker_threads. There is nothing to poll (a thread has no memory of its own to
- * measure): the heap limit is V8's, and reaching it ends the thread.
+ * measure): the heap limit is V8's, and reaching it ends the thread. Like the process
+ * runtime it keeps spares: a thread takes tens of milliseconds to boot and import the
+ * task module.
  */
 export function createThreadRuntime(options: ThreadRuntimeOptions) {
-  return {
+  const startThread = (workerId: string, startTimeoutMs: number, signal?: AbortSignal) =>
+    ThreadWorker.start({ workerId, taskModule: options.taskModule, startTimeoutMs, heapLimitMb: options.heapLimitMb, signal });
+  const spares = new SpareWorkers(options.spareWorkers, () => startThread('', options.startTimeoutMs));
+
+  const actors = {
     startWorker: fromPromise<StartedWorker, StartWorkerInput>(async ({ input, signal }) => {
-      const worker = await ThreadWorker.start({
-        workerId: input.workerId,
-        taskModule: options.taskModule,
-        startTimeoutMs: input.startTimeoutMs,
-        heapLimitMb: options.heapLimitMb,
-        signal,
-      });
+      const spare = spares.take(THREAD_DEVICE);
+      if (spare !== undefined) {
+        spare.adopt(input.workerId);
+        return { pid: undefined, handle: spare, tasks: spare.tasks };
+      }
+      const worker = await startThread(input.workerId, input.startTimeoutMs, signal);
       return { pid: undefined, handle: worker, tasks: worker.tasks };
     }),
 
@@ -45,5 +58,12 @@ export function createThreadRuntime(options: ThreadRuntimeOptions) {
       if (input.worker === undefined) return { exitCode: null, signal: null };
       return asThread(input.worker).terminate();
     }),
+  };
+
+  return {
+    actors,
+    /** Starts the spares (after the first workers, so they do not slow the pool's start). */
+    prepareSpares: () => spares.fill(THREAD_DEVICE),
+    dispose: () => spares.dispose(),
   };
 }

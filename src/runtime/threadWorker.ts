@@ -53,6 +53,12 @@ export class ThreadWorker implements ConnectedWorker {
     return this.thread.threadId;
   }
 
+  /** Gives a spare thread its slot's identity. */
+  adopt(workerId: string): void {
+    const message: ToWorker = { type: 'adopt', workerId };
+    this.thread.postMessage(message);
+  }
+
   static async start(options: ThreadWorkerOptions): Promise<ThreadWorker> {
     const thread = new Worker(ENTRY, {
       workerData: { taskModule: options.taskModule, workerId: options.workerId, device: 'cpu' },

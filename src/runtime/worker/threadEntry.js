@@ -11,7 +11,8 @@ import { createTaskRunner, serializeError, taskNames } from './taskRunner.js';
 /** @typedef {import('../protocol.js').ToWorker} ToWorker */
 
 const port = /** @type {NonNullable<typeof parentPort>} */ (parentPort);
-const { taskModule, workerId, device } = /** @type {{ taskModule: string, workerId: string, device: string }} */ (workerData);
+const { taskModule, device } = /** @type {{ taskModule: string, workerId: string, device: string }} */ (workerData);
+let workerId = /** @type {{ workerId: string }} */ (workerData).workerId;
 
 /** @param {FromWorker} message */
 function send(message) {
@@ -30,5 +31,6 @@ try {
 const run = createTaskRunner({ tasks, send, identity: () => ({ workerId, device }) });
 port.on('message', (/** @type {ToWorker} */ message) => {
   if (message.type === 'run') run(message.tasks);
+  else if (message.type === 'adopt') workerId = message.workerId;
 });
 send({ type: 'ready', tasks: taskNames(tasks) });
