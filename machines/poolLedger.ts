@@ -37,6 +37,8 @@ export const RUN_AHEAD_BUDGET_MS = 2;
 const RUNS_BEFORE_RUN_AHEAD = 3;
 /** Weight of the newest run in a task name's mean run time. */
 const RUN_TIME_WEIGHT = 0.2;
+/** Task names whose run times are kept; a caller that makes up names cannot grow the ledger past it. */
+const RUN_TIME_NAMES = 1024;
 
 /** Mirrors the supervisor's state; set only by the machine's entry actions. */
 export type LedgerMode = 'running' | 'draining' | 'degraded' | 'stopping';
@@ -563,8 +565,11 @@ export class PoolLedger {
 
   #recordRunTime(name: string, ms: number): void {
     const times = this.#runTimes.get(name);
-    if (times === undefined) this.#runTimes.set(name, { meanMs: ms, runs: 1 });
-    else {
+    if (times === undefined) {
+      // The name measured longest ago makes room (a Map iterates in insertion order).
+      if (this.#runTimes.size >= RUN_TIME_NAMES) this.#runTimes.delete(this.#runTimes.keys().next().value as string);
+      this.#runTimes.set(name, { meanMs: ms, runs: 1 });
+    } else {
       times.meanMs += RUN_TIME_WEIGHT * (ms - times.meanMs);
       times.runs += 1;
     }

@@ -127,6 +127,18 @@ describe('run-ahead', () => {
     expect(single.runtime.batches.get('worker-0')?.slice(-3)).toEqual([['a'], ['b'], ['c']]);
   });
 
+  it('should keep run times for a bounded number of names, forgetting the one measured longest ago', async () => {
+    const { runtime, actor } = await warmPool();
+    for (let i = 0; i < 1024; i += 1) {
+      submit(actor, [`n${i}`], { name: `made-up-${i}` });
+      runtime.result('worker-0', `n${i}`);
+    }
+    // `work` was measured first, so it made room: its tasks go one at a time again.
+    submit(actor, ['a', 'b', 'c']);
+    for (const id of ['a', 'b', 'c']) runtime.result('worker-0', id);
+    expect(runtime.batches.get('worker-0')?.slice(-3)).toEqual([['a'], ['b'], ['c']]);
+  });
+
   it('should hand each of two workers no more than its share of the queue', async () => {
     const { runtime, actor } = await warmPool({ devices: ['cpu', 'cpu'], maxBatch: 32 });
     // Both workers busy, six tasks waiting: each worker that frees up takes half of what waits.
