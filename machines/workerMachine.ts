@@ -452,13 +452,12 @@ export const workerMachine = setup({
           },
         },
         running: {
-          id: 'running',
           // Re-entered for each task run ahead, so each gets its own deadline.
           after: { taskDeadline: { target: '#worker.killed', actions: 'terminateForTimeout' } },
           on: {
             'process.results': [
               { guard: 'finishesEverything', target: 'idle', actions: 'notifyFinished' },
-              { guard: 'finishesCurrent', target: '#running', reenter: true, actions: ['notifyFinished', 'startNextInLine'] },
+              { guard: 'finishesCurrent', target: '#worker.alive.running', reenter: true, actions: ['notifyFinished', 'startNextInLine'] },
               { guard: 'finishesSome', actions: ['notifyFinished', 'dropFinishedRunAhead'] },
             ],
             'task.cancel': {
