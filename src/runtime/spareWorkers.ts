@@ -30,7 +30,7 @@ export class SpareWorkers<W extends SpareWorker> {
     private readonly start: (device: string) => Promise<W>,
   ) {}
 
-  /** A started spare for `device`, if one is ready; starts the next one either way. */
+  /** A started spare for `device`, if one is ready; starts the next one either way, just after. */
   take(device: string): W | undefined {
     const list = this.#ready.get(device);
     let spare: W | undefined;
@@ -38,7 +38,9 @@ export class SpareWorkers<W extends SpareWorker> {
       const candidate = list.shift() as W;
       if (candidate.exit === undefined) spare = candidate;
     }
-    this.fill(device);
+    // Starting a worker costs the main thread milliseconds (fork, or a new V8 isolate): the
+    // replacement is handed over first, its successor is started right after.
+    setImmediate(() => this.fill(device));
     return spare;
   }
 
