@@ -48,12 +48,9 @@ export function createProcessRuntime(options: ProcessRuntimeOptions) {
 
   const actors = {
     startWorker: fromPromise<StartedWorker, StartWorkerInput>(async ({ input, signal }) => {
-      const spare = spares.take(input.device);
-      if (spare !== undefined) {
-        spare.adopt(input.workerId);
-        return { pid: spare.pid, handle: spare, tasks: spare.tasks };
-      }
-      const worker = await startProcess(input.workerId, input.device, input.startTimeoutMs, signal);
+      const worker = await spares.adoptOrStart(input.device, input.workerId, () =>
+        startProcess(input.workerId, input.device, input.startTimeoutMs, signal),
+      );
       return { pid: worker.pid, handle: worker, tasks: worker.tasks };
     }),
 

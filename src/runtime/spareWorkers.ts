@@ -31,7 +31,7 @@ export class SpareWorkers<W extends SpareWorker> {
   ) {}
 
   /** A started spare for `device`, if one is ready; starts the next one either way, just after. */
-  take(device: string): W | undefined {
+  #take(device: string): W | undefined {
     const list = this.#ready.get(device);
     let spare: W | undefined;
     while (list && list.length > 0 && spare === undefined) {
@@ -41,6 +41,17 @@ export class SpareWorkers<W extends SpareWorker> {
     // Starting a worker costs the main thread milliseconds (fork, or a new V8 isolate): the
     // replacement is handed over first, its successor is started right after.
     setImmediate(() => this.fill(device));
+    return spare;
+  }
+
+  /**
+   * A worker for slot `workerId`: a ready spare, given the slot's identity, or else one
+   * started now with `start`.
+   */
+  async adoptOrStart(device: string, workerId: string, start: () => Promise<W>): Promise<W> {
+    const spare = this.#take(device);
+    if (spare === undefined) return start();
+    spare.adopt(workerId);
     return spare;
   }
 

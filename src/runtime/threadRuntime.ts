@@ -41,12 +41,7 @@ export function createThreadRuntime(options: ThreadRuntimeOptions) {
 
   const actors = {
     startWorker: fromPromise<StartedWorker, StartWorkerInput>(async ({ input, signal }) => {
-      const spare = spares.take(THREAD_DEVICE);
-      if (spare !== undefined) {
-        spare.adopt(input.workerId);
-        return { pid: undefined, handle: spare, tasks: spare.tasks };
-      }
-      const worker = await startThread(input.workerId, input.startTimeoutMs, signal);
+      const worker = await spares.adoptOrStart(THREAD_DEVICE, input.workerId, () => startThread(input.workerId, input.startTimeoutMs, signal));
       return { pid: undefined, handle: worker, tasks: worker.tasks };
     }),
 
