@@ -409,6 +409,15 @@ export class Pool {
     else pending.resolve(value);
   }
 
+  /** The caller waiting for this lease, no longer waiting (nor listening for an abort). */
+  #takeLeaseWaiter(leaseId: string) {
+    const waiter = this.#leaseWaiters.get(leaseId);
+    if (waiter === undefined) return undefined;
+    this.#leaseWaiters.delete(leaseId);
+    if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
+    return waiter;
+  }
+
   #onEvent(event: PoolEvent): void {
     switch (event.type) {
       case 'task.succeeded': {
@@ -421,22 +430,12 @@ export class Pool {
         if (pending) this.#settle(event.taskId, pending, undefined, failureToError(event.taskId, event.failure, pending.signal));
         break;
       }
-      case 'lease.granted': {
-        const waiter = this.#leaseWaiters.get(event.leaseId);
-        if (!waiter) break;
-        this.#leaseWaiters.delete(event.leaseId);
-        if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
-        waiter.resolve(new Lease(this, event.leaseId, event.workerId));
+      case 'lease.granted':
+        this.#takeLeaseWaiter(event.leaseId)?.resolve(new Lease(this, event.leaseId, event.workerId));
         break;
-      }
-      case 'lease.failed': {
-        const waiter = this.#leaseWaiters.get(event.leaseId);
-        if (!waiter) break;
-        this.#leaseWaiters.delete(event.leaseId);
-        if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
-        waiter.reject(failureToError(event.leaseId, event.failure, undefined));
+      case 'lease.failed':
+        this.#takeLeaseWaiter(event.leaseId)?.reject(failureToError(event.leaseId, event.failure, undefined));
         break;
-      }
     }
     if (this.#listeners.size > 0) {
       // Results go to the caller's promise, not the audit trail (and `delete` would slow every copy).
