@@ -44,20 +44,11 @@ export class DeviceQueues<T extends RoutedEntry> {
     return undefined;
   }
 
-  /** Takes the entry a worker on `device` should run next, if any. */
-  takeFor(device: string): T | undefined {
-    const best = this.#queueToServe(device);
-    if (best === undefined) return undefined;
-    this.#size -= 1;
-    return best.shift();
-  }
-
-  /** The entry `takeFor(device)` would return, left in place. */
-  peekFor(device: string): T | undefined {
-    return this.#queueToServe(device)?.peek();
-  }
-
-  #queueToServe(device: string): TaskQueue<T> | undefined {
+  /**
+   * Takes the entry a worker on `device` should run next, if any — and if `accept`
+   * (when given) accepts it; a refused entry stays where it is.
+   */
+  takeFor(device: string, accept?: (entry: T) => boolean): T | undefined {
     let best: TaskQueue<T> | undefined;
     let head: T | undefined;
     for (const key of queueKeysFor(device)) {
@@ -69,7 +60,9 @@ export class DeviceQueues<T extends RoutedEntry> {
         best = queue;
       }
     }
-    return best;
+    if (best === undefined || (accept !== undefined && !accept(head as T))) return undefined;
+    this.#size -= 1;
+    return best.shift();
   }
 
   /** Removes and returns every entry. */

@@ -545,15 +545,18 @@ export class PoolLedger {
     const most = Math.min(this.settings.maxBatch, Math.ceil((this.queue.size + 1) / this.slots.length)) - 1;
     if (most <= 0) return [];
     let budget = RUN_AHEAD_BUDGET_MS - this.#expectedMs(first.name);
+    const fits = (head: QueueItem): boolean => {
+      if (head.kind !== 'task') return false;
+      const cost = this.#expectedMs(head.request.name);
+      if (cost > budget) return false;
+      budget -= cost;
+      return true;
+    };
     const taken: QueuedTask[] = [];
     while (taken.length < most) {
-      const head = this.queue.peekFor(slot.device);
-      if (head === undefined || head.kind !== 'task') break;
-      const cost = this.#expectedMs(head.request.name);
-      if (cost > budget) break;
-      budget -= cost;
-      this.queue.takeFor(slot.device);
-      taken.push(head);
+      const next = this.queue.takeFor(slot.device, fits) as QueuedTask | undefined;
+      if (next === undefined) break;
+      taken.push(next);
     }
     return taken;
   }
