@@ -4,6 +4,7 @@
  */
 export { workerMachine, workerStateName, MEMORY_EVIDENCE_SAMPLES } from './workerMachine.js';
 export type {
+  FinishedTask,
   WorkerCommand,
   WorkerContext,
   WorkerEvent,
@@ -28,6 +29,7 @@ export type {
   MemoryPollerInput,
   StartWorkerInput,
   StartedWorker,
+  TaskResult,
   TerminateWorkerInput,
   WorkerConnectionCommand,
   WorkerConnectionEvent,

@@ -10,6 +10,7 @@ import {
   type StartWorkerInput,
   type SupervisorInput,
   type TaskAssignment,
+  type TaskResult,
   type TerminateWorkerInput,
   type WorkerConnectionCommand,
   type WorkerConnectionEvent,
@@ -90,19 +91,20 @@ export class FakeRuntime {
   }
 
   result(workerId: string, taskId: string, value: unknown = 'ok'): void {
-    this.#connection(workerId)({ type: 'process.results', results: [{ taskId, outcome: { ok: true, value } }] });
+    this.#deliver(workerId, [{ taskId, outcome: { ok: true, value } }]);
   }
 
   /** Results that arrive in one delivery, as a worker's run-ahead batch does; each task's value is its id. */
   resultsTogether(workerId: string, taskIds: readonly string[]): void {
-    this.#connection(workerId)({ type: 'process.results', results: taskIds.map((taskId) => ({ taskId, outcome: { ok: true, value: taskId } })) });
+    this.#deliver(workerId, taskIds.map((taskId) => ({ taskId, outcome: { ok: true, value: taskId } })));
   }
 
   throwInTask(workerId: string, taskId: string, message = 'boom'): void {
-    this.#connection(workerId)({
-      type: 'process.results',
-      results: [{ taskId, outcome: { ok: false, error: { name: 'RangeError', message, stack: `RangeError: ${message}\n    at task` } } }],
-    });
+    this.#deliver(workerId, [{ taskId, outcome: { ok: false, error: { name: 'RangeError', message, stack: `RangeError: ${message}\n    at task` } } }]);
+  }
+
+  #deliver(workerId: string, results: TaskResult[]): void {
+    this.#connection(workerId)({ type: 'process.results', results });
   }
 
   exit(workerId: string, exitCode: number | null, signal: string | null = null): void {
