@@ -52,6 +52,18 @@ describe('workerMachine', () => {
     expect(events.at(-1)).toMatchObject({ type: 'worker.killed', taskId: 't2', termination: { reason: 'timeout', elapsedMs: 300, timeoutMs: 300 } });
   });
 
+  it("should report the worker's own run time where the result carries one", async () => {
+    const { runtime, actor, events } = await readyWorker();
+    actor.send({ type: 'task.run', task: task('t1'), runAhead: [task('t2')] });
+    runtime.clock.increment(50);
+    runtime.result('worker-0', 't1', 1, 3.25);
+    runtime.result('worker-0', 't2', 2, 0.5);
+    expect(events.slice(-2).map((e) => (e.type === 'worker.tasks-done' ? e.results.map((r) => [r.taskId, r.durationMs]) : []))).toEqual([
+      [['t1', 3.25]],
+      [['t2', 0.5]],
+    ]);
+  });
+
   it('should keep the deadline when moving between busy and monitoring', async () => {
     const { runtime, actor } = await readyWorker();
     actor.send({ type: 'task.run', task: task('t1', { timeoutMs: 1000, memoryLimitBytes: 100 * MiB }) });

@@ -90,8 +90,9 @@ export class FakeRuntime {
     resolve({ pid, handle: workerId });
   }
 
-  result(workerId: string, taskId: string, value: unknown = 'ok'): void {
-    this.#deliver(workerId, [{ taskId, outcome: { ok: true, value } }]);
+  /** `ranMs`: the run time the worker measured, as a real runtime reports it; absent, the machine's clock counts. */
+  result(workerId: string, taskId: string, value: unknown = 'ok', ranMs?: number): void {
+    this.#deliver(workerId, [{ taskId, outcome: { ok: true, value }, ranMs }]);
   }
 
   /** Results that arrive in one delivery, as a worker's run-ahead batch does; each task's value is its id. */
