@@ -219,18 +219,20 @@ async function infer(argv: string[]): Promise<number> {
     results.close();
     throw error;
   }
+  let batch: { exitCode: number; summary: string };
   try {
-    return await runBatch(engine, links, results, args);
+    batch = await runBatch(engine, links, results, args);
   } finally {
     // Every way out closes the pool: its workers would keep this process alive, and a throw would leave it hanging.
     await engine.close({ drainTimeoutMs: 0 });
     results.close();
   }
+  (args.out === undefined ? process.stderr : process.stdout).write(batch.summary);
+  return batch.exitCode;
 }
 
-async function runBatch(engine: InferenceEngine, links: unknown[], results: Results, args: Arguments): Promise<number> {
+async function runBatch(engine: InferenceEngine, links: unknown[], results: Results, args: Arguments): Promise<{ exitCode: number; summary: string }> {
   const pool = engine.pool;
-  const report = args.out === undefined ? process.stderr : process.stdout;
   const tty = process.stderr.isTTY === true;
 
   // What the summary needs, from the audit trail: task times, kills, peak memory.
@@ -330,8 +332,7 @@ async function runBatch(engine: InferenceEngine, links: unknown[], results: Resu
     `  throughput    ${((sorted.length / elapsedMs) * 1000).toFixed(1)} links/s`,
     `  peak RSS      ${[...peakRss].map(([id, bytes]) => `${id} ${mib(bytes)}`).join(' · ')}`,
   ];
-  report.write(`${lines.join('\n')}\n`);
-  return interrupted ? 130 : 0;
+  return { exitCode: interrupted ? 130 : 0, summary: `${lines.join('\n')}\n` };
 }
 
 async function main(argv: string[]): Promise<number> {
