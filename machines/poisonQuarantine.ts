@@ -62,7 +62,7 @@ export class PoisonQuarantine {
     const policy = this.policy;
     if (policy === undefined) return undefined;
     const entry = this.#current(name, fingerprint, failure.atMs) ?? this.#add(name, fingerprint);
-    const sameWorker = entry.failures.some((f) => f.workerId === failure.workerId && f.pid === failure.pid);
+    const sameWorker = entry.failures.some((f) => f.workerId === failure.workerId && f.generation === failure.generation);
     if (!sameWorker) entry.failures.push(failure);
     if (entry.failures.length < policy.failures) return undefined;
     const started = entry.untilMs === undefined;

@@ -704,6 +704,7 @@ export class PoolLedger {
       code,
       workerId: slot.workerId,
       pid: slot.pid,
+      generation: slot.generation,
       atMs: this.now(),
     });
     if (quarantine !== undefined) fx.emit({ type: 'task.quarantined', taskId: request.id, ...quarantine });

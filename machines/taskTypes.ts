@@ -121,6 +121,8 @@ export interface PoisonFailure {
   readonly code: 'CRASHED' | 'MEMORY';
   readonly workerId: string;
   readonly pid: number | undefined;
+  /** Which OS worker of the slot it was (a thread has no pid of its own to tell them apart). */
+  readonly generation: number;
   /** Milliseconds on the pool's clock. */
   readonly atMs: number;
 }

@@ -129,10 +129,18 @@ describe('poison inputs', () => {
     expect(failureOf(events, 'later')).toBeUndefined();
   });
 
+  it('should tell OS workers apart by generation, not pid (a thread has none), and not count one worker twice', () => {
+    const quarantine = new PoisonQuarantine({ failures: 2, windowMs: 60_000 });
+    const failure = { taskId: 't', code: 'CRASHED' as const, workerId: 'worker-0', pid: undefined, atMs: 0 };
+    expect(quarantine.record('work', 'fp', { ...failure, generation: 1 })).toBeUndefined();
+    expect(quarantine.record('work', 'fp', { ...failure, generation: 1 })).toBeUndefined();
+    expect(quarantine.record('work', 'fp', { ...failure, generation: 2 })).toMatchObject({ failures: [{ generation: 1 }, { generation: 2 }] });
+  });
+
   it('should remember a bounded number of inputs', () => {
     const quarantine = new PoisonQuarantine({ failures: 2, windowMs: 60_000 });
-    for (let i = 0; i < 25_000; i += 1) quarantine.record('work', `fp-${i}`, { taskId: String(i), code: 'CRASHED', workerId: 'w', pid: i, atMs: 0 });
-    expect(quarantine.record('work', 'fp-24999', { taskId: 'x', code: 'CRASHED', workerId: 'w', pid: -1, atMs: 1 })).toMatchObject({ fingerprint: 'fp-24999' });
+    for (let i = 0; i < 25_000; i += 1) quarantine.record('work', `fp-${i}`, { taskId: String(i), code: 'CRASHED', workerId: 'w', pid: i, generation: i, atMs: 0 });
+    expect(quarantine.record('work', 'fp-24999', { taskId: 'x', code: 'CRASHED', workerId: 'w', pid: -1, generation: -1, atMs: 1 })).toMatchObject({ fingerprint: 'fp-24999' });
     expect(quarantine.check('work', 'fp-0', 2)).toBeUndefined();
     expect(quarantine.activeCount).toBe(1);
   });

@@ -77,6 +77,14 @@ describe('faults are charged to what caused them', () => {
     expect(events.filter((e) => e.type === 'task.quarantined')).toHaveLength(1);
     expect(pool.status().quarantined).toBe(1);
   });
+
+  it('tells thread workers apart too (a thread has no pid): a poison input is refused after two', async () => {
+    const { pool } = await open({ backend: 'thread', maxWorkers: 1 });
+    const outcomes: unknown[] = [];
+    for (let i = 0; i < 4; i += 1) outcomes.push(await pool.run('exitWith', 5).catch((e: unknown) => e));
+    expect(outcomes.map((e) => (e as Error).name)).toEqual(['WorkerCrashedError', 'WorkerCrashedError', 'TaskQuarantinedError', 'TaskQuarantinedError']);
+    expect(await pool.run('echo', 'thread still serving')).toBe('thread still serving');
+  });
 });
 
 describe('a degraded pool comes back', () => {

@@ -15,7 +15,7 @@ let done = 0; let resolveAll;
 actor.on('*', (e) => { if (e.type === 'task.succeeded' && ++done === N) resolveAll(); });
 actor.start();
 await new Promise((r) => setTimeout(r, 50));
-const N = 100000;
+const N = Number(process.env.TASKS ?? 100_000);
 const all = new Promise((r) => (resolveAll = r));
 const t0 = performance.now(); const c0 = process.cpuUsage();
 for (let i = 0; i < N; i++) actor.send({ type: 'task.submit', task: { id: String(i), name: 'noop', payload: null, priority: 0, retries: 0, retryOn: [] } });
