@@ -16,10 +16,12 @@ export type {
 } from './workerMachine.js';
 export { supervisorMachine } from './supervisorMachine.js';
 export type { SupervisorContext, SupervisorEvent, SupervisorInput } from './supervisorMachine.js';
-export { PoolLedger, RUN_AHEAD_BUDGET_MS } from './poolLedger.js';
-export type { DegradedInfo, LedgerCounts, LedgerMode, Slot } from './poolLedger.js';
+export { PoolLedger, RUN_AHEAD_BUDGET_MS, PROBE_STABLE_MS } from './poolLedger.js';
+export type { DegradedInfo, Fingerprinter, LedgerCounts, LedgerEffects, LedgerMode, Probe, Slot } from './poolLedger.js';
 export { planRestart } from './restartPolicy.js';
-export type { RestartPlan, RestartPolicy } from './restartPolicy.js';
+export type { BackoffPolicy, RestartPlan, RestartPolicy } from './restartPolicy.js';
+export { PoisonQuarantine, QUARANTINE_ENTRIES } from './poisonQuarantine.js';
+export type { QuarantinePolicy } from './poisonQuarantine.js';
 export { TaskQueue } from './taskQueue.js';
 export type { PoolEvent, PoolEventType, SupervisorCommand, TaskRequest } from './poolEvents.js';
 export { workerActorPlaceholders } from './workerActors.js';

@@ -1,4 +1,4 @@
-import type { MemoryResource, RetryableFailure, SerializedError, TaskFailure, Termination } from './taskTypes.js';
+import type { MemoryResource, Quarantine, RetryableFailure, SerializedError, TaskFailure, Termination } from './taskTypes.js';
 import type { WorkerExit } from './workerActors.js';
 
 /** A task as submitted to the supervisor, limits not yet resolved. */
@@ -18,15 +18,26 @@ export interface TaskRequest {
   readonly leaseId?: string | undefined;
   /** `cpu`, `cuda` (any GPU) or `cuda:N`; any worker when unset. */
   readonly device?: string | undefined;
+  /** The caller's name for this input, used instead of a hash of the payload to recognise a poison input. */
+  readonly key?: string | undefined;
 }
 
 /** Commands the facade sends to the supervisor. */
 export type SupervisorCommand =
   | { readonly type: 'task.submit'; readonly task: TaskRequest }
   | { readonly type: 'task.cancel'; readonly taskId: string }
-  | { readonly type: 'lease.acquire'; readonly leaseId: string; readonly priority: number; readonly device?: string | undefined }
+  | {
+      readonly type: 'lease.acquire';
+      readonly leaseId: string;
+      readonly priority: number;
+      readonly device?: string | undefined;
+      /** How long the lease may be held, counted from the grant; default: the pool's taskTimeoutMs. */
+      readonly timeoutMs?: number | undefined;
+    }
   | { readonly type: 'lease.release'; readonly leaseId: string }
   | { readonly type: 'pool.close'; readonly drainTimeoutMs: number }
+  /** Raised by the supervisor itself when a lease's time is up. */
+  | { readonly type: 'lease.expire'; readonly leaseId: string }
   /** From the host-memory monitor, every poll. */
   | { readonly type: 'host.memory'; readonly availableBytes: number; readonly totalBytes: number };
 
@@ -72,6 +83,13 @@ export type PoolEvent =
       readonly delayMs: number;
       /** Whether this failure counts towards the restart-intensity limit. */
       readonly counted: boolean;
+      /**
+       * Who the failure is charged to: `task` (it died running this task, or was ended to
+       * enforce its limits), `worker` (its own failure: it could not start, died while idle).
+       */
+      readonly chargedTo: 'task' | 'worker';
+      /** The task charged, when there was one. */
+      readonly taskId?: string | undefined;
       readonly failuresInWindow: number;
     }
   | { readonly type: 'worker.stopped'; readonly workerId: string }
@@ -95,6 +113,10 @@ export type PoolEvent =
   | { readonly type: 'lease.released'; readonly leaseId: string }
   | { readonly type: 'lease.lost'; readonly leaseId: string; readonly workerId: string }
   | { readonly type: 'lease.failed'; readonly leaseId: string; readonly failure: TaskFailure }
+  /** The lease was held past its deadline: its worker is ended and replaced, its later runs fail. */
+  | { readonly type: 'lease.expired'; readonly leaseId: string; readonly workerId: string; readonly timeoutMs: number; readonly taskId: string | undefined }
+  /** An input took down workers often enough to be refused for a while (`until` on the pool's clock). */
+  | ({ readonly type: 'task.quarantined'; readonly taskId: string } & Quarantine)
   | {
       readonly type: 'pool.degraded';
       readonly reason: string;
@@ -102,6 +124,17 @@ export type PoolEvent =
       readonly failuresInWindow: number;
       readonly lastError?: SerializedError | undefined;
     }
+  /** A degraded pool tries one worker; `attempt` counts the probes of this degraded spell. */
+  | { readonly type: 'pool.probing'; readonly workerId: string; readonly attempt: number }
+  | {
+      readonly type: 'pool.probe-failed';
+      readonly workerId: string;
+      readonly attempt: number;
+      readonly nextProbeInMs: number;
+      readonly lastError?: SerializedError | undefined;
+    }
+  /** The probe stayed up: every slot is restored and the pool takes tasks again. */
+  | { readonly type: 'pool.recovered'; readonly degradedForMs: number; readonly probes: number }
   | { readonly type: 'pool.draining'; readonly drainTimeoutMs: number }
   | { readonly type: 'pool.closed' };
 

@@ -1,19 +1,28 @@
 import { Deque } from './deque.js';
-import type { PoolEvent, TaskRequest } from './poolEvents.js';
+import type { PoolEvent, SupervisorCommand, TaskRequest } from './poolEvents.js';
+import { PoisonQuarantine, type QuarantinePolicy } from './poisonQuarantine.js';
 import { planRestart, type RestartPolicy } from './restartPolicy.js';
 import { DeviceQueues } from './deviceQueues.js';
 import { ANY_DEVICE, deviceMatches } from './devices.js';
 import { IdleWorkers } from './idleWorkers.js';
-import type { MemoryResource, RetryableFailure, SerializedError, TaskAssignment, TaskFailure, Termination } from './taskTypes.js';
+import type { MemoryResource, Quarantine, RetryableFailure, SerializedError, TaskAssignment, TaskFailure, Termination } from './taskTypes.js';
 import type { WorkerExit } from './workerActors.js';
 import type { FinishedTask, WorkerCommand } from './workerMachine.js';
 
-/** How the supervisor machine lets the ledger act: both become XState actions. */
+/** How the supervisor machine lets the ledger act: each becomes an XState action. */
 export interface LedgerEffects {
   /** `to` is the worker's actor id, a child of the supervisor. */
   send(to: string, command: WorkerCommand): void;
   emit(event: PoolEvent): void;
+  /** A new worker actor for the slot (its old one stopped), first starting after `delayMs`. */
+  respawn(slot: Slot, delayMs: number): void;
+  /** Sends the supervisor `event` after `delayMs`, unless cancelled by `id` first. */
+  schedule(event: SupervisorCommand, delayMs: number, id: string): void;
+  cancel(id: string): void;
 }
+
+/** Turns a task into the fingerprint its poison record is kept under (the caller's key, or a hash of the payload). */
+export type Fingerprinter = (request: TaskRequest) => string;
 
 export interface LedgerSettings {
   readonly maxQueue: number;
@@ -25,7 +34,12 @@ export interface LedgerSettings {
   readonly restart: RestartPolicy;
   /** The most tasks a worker is handed at once, its current one included (1: one at a time). */
   readonly maxBatch: number;
+  /** When an input is refused as poison; undefined: never. */
+  readonly quarantine: QuarantinePolicy | undefined;
 }
+
+/** How long a probe worker must stay up before a degraded pool counts as recovered. */
+export const PROBE_STABLE_MS = 1000;
 
 /**
  * How much expected work (by the recent run times of the tasks' names) a worker may be
@@ -40,7 +54,7 @@ const RUN_TIME_WEIGHT = 0.2;
 /** Task names whose run times are kept; a caller that makes up names cannot grow the ledger past it. */
 const RUN_TIME_NAMES = 1024;
 
-/** Mirrors the supervisor's state; set only by the machine's entry actions. */
+/** Mirrors the supervisor's top-level state; set only by the machine's actions. */
 export type LedgerMode = 'running' | 'draining' | 'degraded' | 'stopping';
 
 export interface Slot {
@@ -64,6 +78,8 @@ export interface Slot {
   leaseId: string | undefined;
   /** Times of recent failures that count towards the restart-intensity limit. */
   failures: number[];
+  /** The task the last kill ended, if it ended one: the fault is then the task's, not the worker's. */
+  killedTaskId: string | undefined;
   restarts: number;
   stopped: boolean;
   lastError: SerializedError | undefined;
@@ -104,6 +120,11 @@ type QueueItem = QueuedTask | QueuedLease;
 
 interface Lease {
   readonly leaseId: string;
+  /** How long it may be held, from the grant. */
+  readonly timeoutMs: number;
+  grantedAt: number;
+  /** Held past its deadline: its worker was ended, and every later run fails. */
+  expired: boolean;
   slot: Slot | undefined;
   /** Tasks of this lease waiting for its worker, which runs one at a time. */
   readonly pending: Deque<{ request: TaskRequest; attempt: number }>;
@@ -114,6 +135,16 @@ export interface DegradedInfo {
   readonly workerId: string;
   readonly since: number;
   readonly lastError: SerializedError | undefined;
+  /** When (the pool's clock, ms) one worker will next try to start; the pool recovers if it stays up. */
+  readonly nextProbeAt: number;
+  /** Probes that failed so far; each doubles the wait before the next, up to `restart.maxRecoverAfterMs`. */
+  readonly failedProbes: number;
+}
+
+/** A degraded pool's attempt to come back: one slot restarted, watched. */
+export interface Probe {
+  readonly slot: Slot | undefined;
+  phase: 'starting' | 'up' | 'failed';
 }
 
 export interface LedgerCounts {
@@ -131,6 +162,13 @@ const RETRY_CLASS: Partial<Record<Termination['reason'], RetryableFailure>> = {
   timeout: 'timeout',
 };
 
+/** Memory kills that are evidence against the input: the task's own growth, not the host's pressure. */
+function isPoisonFailure(termination: Termination): boolean {
+  return termination.reason === 'crashed' || (termination.reason === 'memory' && termination.resource !== 'host');
+}
+
+const leaseTimer = (leaseId: string) => `lease:${leaseId}`;
+
 /**
  * The supervisor's bookkeeping: queue, slots, running tasks, leases and restart
  * history. It is mutated in place, never copied per event, which is what keeps the
@@ -147,6 +185,7 @@ export class PoolLedger {
   readonly counts: LedgerCounts = { submitted: 0, succeeded: 0, failed: 0, retried: 0, killed: 0, restarts: 0 };
   mode: LedgerMode = 'running';
   degraded: DegradedInfo | undefined;
+  probe: Probe | undefined;
   drainTimeoutMs = 0;
   readonly #idle = new IdleWorkers();
   #seq = 0;
@@ -154,12 +193,34 @@ export class PoolLedger {
   readonly #evicting = new Set<string>();
   /** Recent run times by task name: which tasks are fast enough to hand out ahead of time. */
   readonly #runTimes = new Map<string, RunTimes>();
+  readonly #quarantine: PoisonQuarantine;
+  /** Fingerprints already computed, kept with the request (a retried task is the same object). */
+  readonly #fingerprints = new WeakMap<TaskRequest, string>();
+  /** The wait before the next probe of a degraded pool. */
+  #recoverDelayMs: number;
+  #recoveredAt: number | undefined;
+  #actorSeq = 0;
 
   constructor(
     readonly settings: LedgerSettings,
     private readonly now: () => number,
     private readonly random: () => number,
-  ) {}
+    private readonly fingerprint: Fingerprinter = defaultFingerprint,
+  ) {
+    this.#quarantine = new PoisonQuarantine(settings.quarantine);
+    this.#recoverDelayMs = settings.restart.recoverAfterMs;
+  }
+
+  /** Inputs refused as poison right now. */
+  get quarantinedCount(): number {
+    return this.#quarantine.activeCount;
+  }
+
+  /** An actor id not used before in this pool, for the slot's next worker actor. */
+  nextActorId(slot: Slot): string {
+    this.#actorSeq += 1;
+    return `${slot.workerId}.${this.#actorSeq}`;
+  }
 
   addSlot(workerId: string, device: string, actorId: string): void {
     this.slots.push({
@@ -174,6 +235,7 @@ export class PoolLedger {
       runAhead: [],
       leaseId: undefined,
       failures: [],
+      killedTaskId: undefined,
       restarts: 0,
       stopped: false,
       lastError: undefined,
@@ -197,7 +259,10 @@ export class PoolLedger {
   }
 
   get isDrained(): boolean {
-    return this.queue.size === 0 && this.running.size === 0 && this.leases.size === 0;
+    if (this.queue.size !== 0 || this.running.size !== 0) return false;
+    // An expired lease holds no worker: the pool need not wait for its owner to release it.
+    for (const lease of this.leases.values()) if (!lease.expired) return false;
+    return true;
   }
 
   get allStopped(): boolean {
@@ -218,6 +283,8 @@ export class PoolLedger {
     fx.emit({ type: 'task.submitted', taskId: request.id, name: request.name, priority: request.priority, queued: this.queue.size });
     const refusal = this.#refusal() ?? this.#deviceRefusal(request.device);
     if (refusal !== undefined) return this.#fail(request.id, refusal, 1, fx);
+    const quarantine = this.#quarantineOf(request);
+    if (quarantine !== undefined) return this.#fail(request.id, { code: 'QUARANTINED', ...quarantine }, 1, fx);
     if (request.leaseId !== undefined) return this.#submitToLease(request, fx);
     const selector = request.device ?? ANY_DEVICE;
     // An idle worker that can take it means no queued task could (it would have taken that one).
@@ -255,10 +322,10 @@ export class PoolLedger {
     }
   }
 
-  acquireLease(leaseId: string, priority: number, device: string | undefined, fx: LedgerEffects): void {
+  acquireLease(leaseId: string, priority: number, device: string | undefined, timeoutMs: number | undefined, fx: LedgerEffects): void {
     const refusal = this.#refusal() ?? this.#deviceRefusal(device);
     if (refusal !== undefined) return fx.emit({ type: 'lease.failed', leaseId, failure: refusal });
-    this.leases.set(leaseId, { leaseId, slot: undefined, pending: new Deque() });
+    this.leases.set(leaseId, { leaseId, timeoutMs: timeoutMs ?? this.settings.taskTimeoutMs, grantedAt: 0, expired: false, slot: undefined, pending: new Deque() });
     const selector = device ?? ANY_DEVICE;
     const idle = this.#idle.take(selector);
     if (idle !== undefined) return this.#grantLease(leaseId, this.slots[idle] as Slot, fx);
@@ -274,6 +341,7 @@ export class PoolLedger {
     if (lease === undefined) return;
     this.leases.delete(leaseId);
     this.queue.remove(leaseId);
+    fx.cancel(leaseTimer(leaseId));
     for (let item = lease.pending.shift(); item !== undefined; item = lease.pending.shift()) {
       this.#fail(item.request.id, { code: 'CANCELLED', stage: 'queued' }, item.attempt, fx);
     }
@@ -283,6 +351,28 @@ export class PoolLedger {
       slot.leaseId = undefined;
       if (slot.ready && slot.taskId === undefined) this.#becameIdle(slot, fx);
     }
+  }
+
+  /**
+   * A lease was held past its deadline. Its worker is ended whatever it is doing (a
+   * run in progress fails as a timeout), its waiting and later runs fail with
+   * LEASE_EXPIRED, and the slot is replaced at once and serves the queue again.
+   */
+  leaseExpired(leaseId: string, fx: LedgerEffects): void {
+    const lease = this.leases.get(leaseId);
+    const slot = lease?.slot;
+    if (lease === undefined || lease.expired || slot === undefined || slot.leaseId !== leaseId) return;
+    lease.expired = true;
+    lease.slot = undefined;
+    const failure: TaskFailure = { code: 'LEASE_EXPIRED', leaseId, workerId: slot.workerId, timeoutMs: lease.timeoutMs };
+    for (let item = lease.pending.shift(); item !== undefined; item = lease.pending.shift()) this.#fail(item.request.id, failure, item.attempt, fx);
+    fx.emit({ type: 'lease.expired', leaseId, workerId: slot.workerId, timeoutMs: lease.timeoutMs, taskId: slot.taskId });
+    // The slot no longer belongs to the lease: once replaced it serves the queue.
+    slot.leaseId = undefined;
+    fx.send(slot.actorId, {
+      type: 'worker.recycle',
+      termination: { reason: 'lease-expired', leaseId, elapsedMs: this.now() - lease.grantedAt, timeoutMs: lease.timeoutMs },
+    });
   }
 
   close(drainTimeoutMs: number, fx: LedgerEffects): void {
@@ -299,6 +389,11 @@ export class PoolLedger {
     slot.ready = true;
     const type = slot.generation > 1 ? 'worker.restarted' : 'worker.spawned';
     fx.emit({ type, workerId: slot.workerId, pid, device: slot.device, generation: slot.generation });
+    // A degraded pool's probe stays up, idle, until the pool decides it has recovered.
+    if (this.mode === 'degraded' && this.probe?.slot === slot && this.probe.phase === 'starting') {
+      this.probe.phase = 'up';
+      return;
+    }
     this.#becameIdle(slot, fx);
   }
 
@@ -382,7 +477,9 @@ export class PoolLedger {
   workerKilled(slot: Slot, taskId: string | undefined, termination: Termination, fx: LedgerEffects): void {
     this.counts.killed += 1;
     slot.ready = false;
+    slot.killedTaskId = taskId !== undefined && this.running.has(taskId) ? taskId : undefined;
     this.#removeIdle(slot);
+    if (this.probe?.slot === slot && this.probe.phase !== 'failed') this.#probeFailed(slot, termination, fx);
     if (termination.reason === 'start-failed' || termination.reason === 'runtime-error') slot.lastError = termination.error;
     fx.emit({ type: 'worker.killed', workerId: slot.workerId, pid: slot.pid, taskId, termination });
     if (taskId !== undefined) this.#taskKilled(slot, taskId, termination, fx);
@@ -398,6 +495,58 @@ export class PoolLedger {
     fx.send(slot.actorId, delayMs === undefined ? { type: 'worker.stop' } : { type: 'worker.restart', delayMs });
   }
 
+  // ── a degraded pool's probes ────────────────────────────────────────────────
+
+  /** How long until the next probe is due (0 when it is). */
+  get msUntilProbe(): number {
+    return this.degraded === undefined ? 0 : Math.max(0, this.degraded.nextProbeAt - this.now());
+  }
+
+  /**
+   * One slot tries to start again: the failed one, a new actor, no backoff. A task
+   * module fixed on disk is loaded by this start. With no slot stopped (all still
+   * finishing tasks), there is nothing to try: the probe counts as up.
+   */
+  startProbe(fx: LedgerEffects): void {
+    const info = this.degraded as DegradedInfo;
+    const stopped = this.slots.filter((slot) => slot.stopped);
+    const slot = stopped.find((s) => s.workerId === info.workerId) ?? stopped[0];
+    this.probe = { slot, phase: slot === undefined ? 'up' : 'starting' };
+    fx.emit({ type: 'pool.probing', workerId: slot?.workerId ?? info.workerId, attempt: info.failedProbes + 1 });
+    if (slot === undefined) return;
+    slot.stopped = false;
+    fx.respawn(slot, 0);
+  }
+
+  #probeFailed(slot: Slot, termination: Termination, fx: LedgerEffects): void {
+    const probe = this.probe as Probe;
+    probe.phase = 'failed';
+    const info = this.degraded as DegradedInfo;
+    this.#recoverDelayMs = Math.min(this.settings.restart.maxRecoverAfterMs, this.#recoverDelayMs * 2);
+    const lastError = slot.lastError ?? crashAsError(termination) ?? info.lastError;
+    this.degraded = { ...info, lastError, failedProbes: info.failedProbes + 1, nextProbeAt: this.now() + this.#recoverDelayMs };
+    fx.emit({ type: 'pool.probe-failed', workerId: slot.workerId, attempt: info.failedProbes + 1, nextProbeInMs: this.#recoverDelayMs, lastError });
+  }
+
+  /** The probe stayed up: every slot comes back, with a clean restart history, and the queue opens. */
+  recover(fx: LedgerEffects): void {
+    const info = this.degraded as DegradedInfo;
+    const probeSlot = this.probe?.slot;
+    this.mode = 'running';
+    this.degraded = undefined;
+    this.probe = undefined;
+    this.#recoveredAt = this.now();
+    fx.emit({ type: 'pool.recovered', degradedForMs: this.now() - info.since, probes: info.failedProbes + 1 });
+    for (const slot of this.slots) {
+      slot.failures = [];
+      if (slot.stopped) {
+        slot.stopped = false;
+        fx.respawn(slot, 0);
+      }
+    }
+    if (probeSlot !== undefined && probeSlot.ready && probeSlot.taskId === undefined) this.#becameIdle(probeSlot, fx);
+  }
+
   /**
    * A worker machine itself failed (a bug, or a runtime actor that threw): its actor is
    * gone, so the supervisor replaces the actor. Returns the backoff before the new
@@ -408,6 +557,7 @@ export class PoolLedger {
     this.workerKilled(slot, slot.taskId, termination, fx);
     const delayMs = this.mode === 'degraded' || this.mode === 'stopping' ? undefined : this.#planRestart(slot, termination, fx);
     if (delayMs === undefined) this.workerStopped(slot, fx);
+    else fx.respawn(slot, delayMs);
     return delayMs;
   }
 
@@ -415,24 +565,50 @@ export class PoolLedger {
     slot.actorId = actorId;
   }
 
+  /**
+   * A fault is charged to what caused it. A worker that died running a task, or was
+   * ended to enforce a task's limits, is the task's doing: the task fails (and is retried
+   * per its `retries`), the worker is replaced at once, and the pool's restart limit is
+   * untouched — so one bad input repeated cannot take the pool down. Only the worker's
+   * own failures count: it could not start, its runtime failed, it died or outgrew its
+   * limit while idle.
+   */
   #planRestart(slot: Slot, termination: Termination, fx: LedgerEffects): number | undefined {
-    const counted =
-      termination.reason === 'crashed' || termination.reason === 'start-failed' || termination.reason === 'runtime-error';
-    if (!counted) {
-      // The pool ended a healthy worker to enforce a task's limits: replace it at once.
+    const reason = termination.reason;
+    const ownFailure =
+      reason === 'start-failed' ||
+      reason === 'runtime-error' ||
+      ((reason === 'crashed' || reason === 'memory') && slot.killedTaskId === undefined);
+    if (!ownFailure) {
       slot.restarts += 1;
       this.counts.restarts += 1;
-      fx.emit({ type: 'worker.restart-scheduled', workerId: slot.workerId, delayMs: 0, counted, failuresInWindow: slot.failures.length });
+      fx.emit({
+        type: 'worker.restart-scheduled',
+        workerId: slot.workerId,
+        delayMs: 0,
+        counted: false,
+        chargedTo: 'task',
+        taskId: slot.killedTaskId,
+        failuresInWindow: slot.failures.length,
+      });
       return 0;
     }
     const plan = planRestart(slot.failures, this.now(), this.settings.restart, this.random);
     slot.failures = plan.recentFailures;
     if (plan.kind === 'give-up') {
+      const now = this.now();
+      // Degraded again soon after recovering: the cause is back, so probe no more often than last time.
+      const again = this.#recoveredAt !== undefined && now - this.#recoveredAt < this.settings.restart.windowMs;
+      this.#recoverDelayMs = again
+        ? Math.min(this.settings.restart.maxRecoverAfterMs, this.#recoverDelayMs * 2)
+        : this.settings.restart.recoverAfterMs;
       this.degraded = {
-        reason: `worker ${slot.workerId} ${termination.reason === 'start-failed' ? 'failed to start' : 'crashed'} ${plan.recentFailures.length} times within ${this.settings.restart.windowMs} ms`,
+        reason: `worker ${slot.workerId} ${ownFailureVerb(reason)} ${plan.recentFailures.length} times within ${this.settings.restart.windowMs} ms`,
         workerId: slot.workerId,
-        since: this.now(),
+        since: now,
         lastError: slot.lastError ?? crashAsError(termination),
+        nextProbeAt: now + this.#recoverDelayMs,
+        failedProbes: 0,
       };
       return undefined;
     }
@@ -442,7 +618,8 @@ export class PoolLedger {
       type: 'worker.restart-scheduled',
       workerId: slot.workerId,
       delayMs: plan.delayMs,
-      counted,
+      counted: true,
+      chargedTo: 'worker',
       failuresInWindow: plan.recentFailures.length,
     });
     return plan.delayMs;
@@ -481,6 +658,7 @@ export class PoolLedger {
 
   enterStopping(fx: LedgerEffects): void {
     this.mode = 'stopping';
+    this.probe = undefined;
     this.#failAllWaiting({ code: 'CLOSED' }, fx);
     for (const lease of [...this.leases.values()]) this.releaseLease(lease.leaseId, fx);
     for (const slot of this.slots) if (!slot.stopped) fx.send(slot.actorId, { type: 'worker.stop' });
@@ -499,6 +677,36 @@ export class PoolLedger {
   #deviceRefusal(selector: string | undefined): TaskFailure | undefined {
     if (selector === undefined || this.slots.some((slot) => deviceMatches(selector, slot.device))) return undefined;
     return { code: 'NO_MATCHING_DEVICE', requested: selector, devices: this.devices };
+  }
+
+  /** The quarantine this task's input is in, if any; only a name with recent failures costs a fingerprint. */
+  #quarantineOf(request: TaskRequest): Quarantine | undefined {
+    const now = this.now();
+    if (!this.#quarantine.watches(request.name, now)) return undefined;
+    return this.#quarantine.check(request.name, this.#fingerprintOf(request), now);
+  }
+
+  #fingerprintOf(request: TaskRequest): string {
+    let fingerprint = this.#fingerprints.get(request);
+    if (fingerprint === undefined) {
+      fingerprint = request.key !== undefined ? `key:${request.key}` : this.fingerprint(request);
+      this.#fingerprints.set(request, fingerprint);
+    }
+    return fingerprint;
+  }
+
+  /** A crash or memory kill is evidence against the input. */
+  #recordPoison(slot: Slot, request: TaskRequest, termination: Termination, fx: LedgerEffects): void {
+    if (this.settings.quarantine === undefined || !isPoisonFailure(termination)) return;
+    const code = termination.reason === 'crashed' ? 'CRASHED' : 'MEMORY';
+    const quarantine = this.#quarantine.record(request.name, this.#fingerprintOf(request), {
+      taskId: request.id,
+      code,
+      workerId: slot.workerId,
+      pid: slot.pid,
+      atMs: this.now(),
+    });
+    if (quarantine !== undefined) fx.emit({ type: 'task.quarantined', taskId: request.id, ...quarantine });
   }
 
   #degradedFailure(): TaskFailure {
@@ -545,8 +753,10 @@ export class PoolLedger {
     const most = Math.min(this.settings.maxBatch, Math.ceil((this.queue.size + 1) / this.slots.length)) - 1;
     if (most <= 0) return [];
     let budget = RUN_AHEAD_BUDGET_MS - this.#expectedMs(first.name);
+    const now = this.now();
     const fits = (head: QueueItem): boolean => {
-      if (head.kind !== 'task') return false;
+      // A name with recent crashes goes one task at a time: each is checked against the quarantine when it starts.
+      if (head.kind !== 'task' || this.#quarantine.watches(head.request.name, now)) return false;
       const cost = this.#expectedMs(head.request.name);
       if (cost > budget) return false;
       budget -= cost;
@@ -622,7 +832,16 @@ export class PoolLedger {
         this.#idle.add(slot.device, slot.index);
         return;
       }
-      if (item.kind === 'task') return this.#start(slot, item.request, item.attempt, fx, this.#takeRunAhead(slot, item.request));
+      if (item.kind === 'task') {
+        // Queued before its input was found to be poison: it fails here rather than take this worker down too.
+        // (A retry is the same task, spending the attempts its caller gave it.)
+        const quarantine = item.attempt === 1 ? this.#quarantineOf(item.request) : undefined;
+        if (quarantine !== undefined) {
+          this.#fail(item.id, { code: 'QUARANTINED', ...quarantine }, item.attempt, fx);
+          continue;
+        }
+        return this.#start(slot, item.request, item.attempt, fx, this.#takeRunAhead(slot, item.request));
+      }
       if (this.leases.has(item.id)) return this.#grantLease(item.id, slot, fx);
     }
   }
@@ -630,12 +849,17 @@ export class PoolLedger {
   #grantLease(leaseId: string, slot: Slot, fx: LedgerEffects): void {
     const lease = this.leases.get(leaseId) as Lease;
     lease.slot = slot;
+    lease.grantedAt = this.now();
     slot.leaseId = leaseId;
     fx.emit({ type: 'lease.granted', leaseId, workerId: slot.workerId });
+    fx.schedule({ type: 'lease.expire', leaseId }, lease.timeoutMs, leaseTimer(leaseId));
   }
 
   #submitToLease(request: TaskRequest, fx: LedgerEffects): void {
     const lease = this.leases.get(request.leaseId as string);
+    if (lease?.expired) {
+      return this.#fail(request.id, { code: 'LEASE_EXPIRED', leaseId: lease.leaseId, workerId: '', timeoutMs: lease.timeoutMs }, 1, fx);
+    }
     const slot = lease?.slot;
     if (lease === undefined || slot === undefined || slot.leaseId !== lease.leaseId) {
       return this.#fail(request.id, { code: 'LEASE_LOST', leaseId: request.leaseId as string, workerId: slot?.workerId ?? '' }, 1, fx);
@@ -650,6 +874,7 @@ export class PoolLedger {
     const lease = this.leases.get(leaseId);
     if (lease === undefined) return;
     this.leases.delete(leaseId);
+    fx.cancel(leaseTimer(leaseId));
     fx.emit({ type: 'lease.lost', leaseId, workerId: slot.workerId });
     for (let item = lease.pending.shift(); item !== undefined; item = lease.pending.shift()) {
       this.#fail(item.request.id, { code: 'LEASE_LOST', leaseId, workerId: slot.workerId }, item.attempt, fx);
@@ -662,9 +887,11 @@ export class PoolLedger {
     this.running.delete(taskId);
     // A task that had to be ended is not one to hand out ahead of time for a while.
     this.#recordRunTime(running.request.name, this.now() - running.startedAt);
-    const failure = this.#failureOf(slot, termination);
+    const failure = this.#failureOf(slot, termination, running);
     const retryClass = RETRY_CLASS[termination.reason];
     const { request, attempt } = running;
+    this.#recordPoison(slot, request, termination, fx);
+    // The task's own retries are the caller's to spend (each on a fresh worker); the quarantine refuses further tasks.
     const retryable =
       retryClass !== undefined &&
       request.leaseId === undefined &&
@@ -695,11 +922,14 @@ export class PoolLedger {
     if (idle !== undefined) this.#becameIdle(this.slots[idle] as Slot, fx);
   }
 
-  #failureOf(slot: Slot, termination: Termination): TaskFailure {
+  #failureOf(slot: Slot, termination: Termination, running: RunningTask): TaskFailure {
     const place = this.#place(slot);
     switch (termination.reason) {
       case 'timeout':
         return { code: 'TIMEOUT', elapsedMs: termination.elapsedMs, timeoutMs: termination.timeoutMs, ...place };
+      case 'lease-expired':
+        // The lease's deadline, not the task's own: how long the task had run is in the audit trail.
+        return { code: 'TIMEOUT', elapsedMs: this.now() - running.startedAt, timeoutMs: termination.timeoutMs, leaseId: termination.leaseId, ...place };
       case 'memory': {
         const { reason: _reason, ...breach } = termination;
         return { code: 'MEMORY', ...breach, ...place };
@@ -734,6 +964,22 @@ export class PoolLedger {
 
   #removeIdle(slot: Slot): void {
     this.#idle.remove(slot.device, slot.index);
+  }
+}
+
+function ownFailureVerb(reason: Termination['reason']): string {
+  if (reason === 'start-failed') return 'failed to start';
+  if (reason === 'memory') return 'outgrew its memory limit while idle';
+  if (reason === 'runtime-error') return 'lost its supervision';
+  return 'crashed';
+}
+
+/** Without a fingerprinter (tests of the machines), a task's input is its JSON. */
+function defaultFingerprint(request: TaskRequest): string {
+  try {
+    return JSON.stringify(request.payload) ?? 'undefined';
+  } catch {
+    return String(request.payload);
   }
 }
 

@@ -5,7 +5,7 @@
  * transient (a module that cannot load, a broken host), and restarting again would only
  * make a storm.
  */
-export interface RestartPolicy {
+export interface BackoffPolicy {
   /** Delay before the first restart after a counted failure. */
   readonly backoffMs: number;
   /** The delay doubles per failure in the window up to this cap. */
@@ -15,6 +15,14 @@ export interface RestartPolicy {
   readonly windowMs: number;
   /** Fraction of the delay taken off at random, so slots do not restart in lockstep. */
   readonly jitterRatio: number;
+}
+
+/** The backoff, and how a pool that gave up (degraded) tries again. */
+export interface RestartPolicy extends BackoffPolicy {
+  /** How long a degraded pool waits before its first probe; doubled after each failed probe. */
+  readonly recoverAfterMs: number;
+  /** The longest wait between two probes. */
+  readonly maxRecoverAfterMs: number;
 }
 
 export type RestartPlan =
@@ -32,7 +40,7 @@ export type RestartPlan =
 export function planRestart(
   failures: readonly number[],
   now: number,
-  policy: RestartPolicy,
+  policy: BackoffPolicy,
   random: () => number,
 ): RestartPlan {
   const recentFailures = failures.filter((at) => now - at < policy.windowMs);

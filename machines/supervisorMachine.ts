@@ -1,9 +1,10 @@
 import { enqueueActions, fromCallback, setup, type AnyActorRef, type EventObject } from 'xstate';
 import type { PoolEvent, SupervisorCommand } from './poolEvents.js';
-import { PoolLedger, type LedgerEffects, type Slot } from './poolLedger.js';
+import type { QuarantinePolicy } from './poisonQuarantine.js';
+import { PoolLedger, PROBE_STABLE_MS, type Fingerprinter, type LedgerEffects, type Slot } from './poolLedger.js';
 import type { RestartPolicy } from './restartPolicy.js';
 import { toSerializedError } from './serializedError.js';
-import { workerMachine, type WorkerInput, type WorkerNotification, type WorkerSettings } from './workerMachine.js';
+import { workerMachine, type WorkerCommand, type WorkerInput, type WorkerNotification, type WorkerSettings } from './workerMachine.js';
 
 export interface SupervisorInput {
   /** One entry per worker slot: slot `i` runs on `devices[i]`. */
@@ -20,6 +21,10 @@ export interface SupervisorInput {
   readonly now: () => number;
   /** Source of jitter; pass a constant in tests. */
   readonly random: () => number;
+  /** When an input is refused as poison (crashes or memory kills on different workers); undefined: never. */
+  readonly quarantine?: QuarantinePolicy | undefined;
+  /** How a task's input is recognised (a hash of its payload); the default compares JSON. */
+  readonly fingerprint?: Fingerprinter | undefined;
 }
 
 export interface SupervisorContext {
@@ -39,6 +44,34 @@ export type HostMemoryEvent = Extract<SupervisorCommand, { type: 'host.memory' }
 
 function workerInput(input: SupervisorInput, slot: number, device: string, parent: AnyActorRef, restartDelayMs = 0): WorkerInput {
   return { workerId: `worker-${slot}`, slot, device, settings: input.worker, parent, now: input.now, restartDelayMs };
+}
+
+/** What the ledger's effects need of XState's `enqueue`: checked against it where they are made. */
+interface ActionQueue {
+  sendTo(to: string, command: WorkerCommand): void;
+  emit(event: PoolEvent): void;
+  stopChild(id: string): void;
+  spawnChild(src: 'worker', options: { id: string; input: WorkerInput }): void;
+  raise(event: SupervisorCommand, options: { delay: number; id: string }): void;
+  cancel(id: string): void;
+}
+
+/** The ledger's effects as actions of the current transition. */
+function effects(context: SupervisorContext, enqueue: ActionQueue, self: AnyActorRef): LedgerEffects {
+  const ledger = context.ledger;
+  return {
+    send: (to, command) => enqueue.sendTo(to, command),
+    emit: (event) => enqueue.emit(event),
+    respawn: (slot, delayMs) => {
+      // A fresh actor id: the old actor (stopped, or failed) must not be reused.
+      const nextId = ledger.nextActorId(slot);
+      enqueue.stopChild(slot.actorId);
+      ledger.replaceActor(slot, nextId);
+      enqueue.spawnChild('worker', { id: nextId, input: workerInput(context.input, slot.index, slot.device, self, delayMs) });
+    },
+    schedule: (event, delayMs, id) => enqueue.raise(event, { delay: delayMs, id }),
+    cancel: (id) => enqueue.cancel(id),
+  };
 }
 
 /**
@@ -65,26 +98,32 @@ export const supervisorMachine = setup({
   },
   delays: {
     drainTimeout: ({ context }) => context.ledger.drainTimeoutMs,
+    nextProbe: ({ context }) => context.ledger.msUntilProbe,
+    probeStable: PROBE_STABLE_MS,
   },
   guards: {
     isDegraded: ({ context }) => context.ledger.degraded !== undefined,
+    isProbeUp: ({ context }) => context.ledger.probe?.phase === 'up',
+    isProbeFailed: ({ context }) => context.ledger.probe?.phase === 'failed',
     isDrained: ({ context }) => context.ledger.isDrained,
     isAllStopped: ({ context }) => context.ledger.allStopped,
     hasNoDrainTime: ({ event }) => event.type === 'pool.close' && event.drainTimeoutMs <= 0,
   },
   actions: {
-    handle: enqueueActions(({ context, event, enqueue }) => {
+    handle: enqueueActions(({ context, event, enqueue, self }) => {
       const ledger = context.ledger;
-      const fx: LedgerEffects = { send: (to, command) => enqueue.sendTo(to, command), emit: (e) => enqueue.emit(e) };
+      const fx = effects(context, enqueue, self);
       switch (event.type) {
         case 'task.submit':
           return ledger.submit(event.task, fx);
         case 'task.cancel':
           return ledger.cancel(event.taskId, fx);
         case 'lease.acquire':
-          return ledger.acquireLease(event.leaseId, event.priority, event.device, fx);
+          return ledger.acquireLease(event.leaseId, event.priority, event.device, event.timeoutMs, fx);
         case 'lease.release':
           return ledger.releaseLease(event.leaseId, fx);
+        case 'lease.expire':
+          return ledger.leaseExpired(event.leaseId, fx);
         case 'pool.close':
           return ledger.close(event.drainTimeoutMs, fx);
         case 'host.memory':
@@ -100,29 +139,21 @@ export const supervisorMachine = setup({
     // A worker *machine* failed (not its OS process: that is an ordinary kill). Its actor
     // is gone, so the slot gets a new actor, after the same backoff a crash would get.
     replaceFailedWorker: enqueueActions(({ context, event, enqueue, self }) => {
-      const ledger = context.ledger;
       const actorId = event.type.slice('xstate.error.actor.'.length);
-      const slot = ledger.slots.find((s) => s.actorId === actorId);
+      const slot = context.ledger.slots.find((s) => s.actorId === actorId);
       if (slot === undefined) return;
-      const fx: LedgerEffects = { send: (to, command) => enqueue.sendTo(to, command), emit: (e) => enqueue.emit(e) };
-      const delayMs = ledger.workerActorFailed(slot, toSerializedError((event as { error?: unknown }).error), fx);
-      if (delayMs === undefined) return;
-      const nextId = `${slot.workerId}.${slot.restarts}`;
-      ledger.replaceActor(slot, nextId);
-      enqueue.spawnChild('worker', { id: nextId, input: workerInput(context.input, slot.index, slot.device, self, delayMs) });
+      context.ledger.workerActorFailed(slot, toSerializedError((event as { error?: unknown }).error), effects(context, enqueue, self));
     }),
-    workerFinished: enqueueActions(({ context, event, enqueue }) => {
+    workerFinished: enqueueActions(({ context, event, enqueue, self }) => {
       const actorId = event.type.slice('xstate.done.actor.'.length);
       const slot = context.ledger.slots.find((s) => s.actorId === actorId);
-      if (slot !== undefined) context.ledger.workerStopped(slot, { send: (to, c) => enqueue.sendTo(to, c), emit: (e) => enqueue.emit(e) });
+      if (slot !== undefined) context.ledger.workerStopped(slot, effects(context, enqueue, self));
     }),
-    enterDegraded: enqueueActions(({ context, enqueue }) =>
-      context.ledger.enterDegraded({ send: (to, c) => enqueue.sendTo(to, c), emit: (e) => enqueue.emit(e) }),
-    ),
+    enterDegraded: enqueueActions(({ context, enqueue, self }) => context.ledger.enterDegraded(effects(context, enqueue, self))),
+    startProbe: enqueueActions(({ context, enqueue, self }) => context.ledger.startProbe(effects(context, enqueue, self))),
+    recover: enqueueActions(({ context, enqueue, self }) => context.ledger.recover(effects(context, enqueue, self))),
     enterDraining: ({ context }) => context.ledger.enterDraining(),
-    enterStopping: enqueueActions(({ context, enqueue }) =>
-      context.ledger.enterStopping({ send: (to, c) => enqueue.sendTo(to, c), emit: (e) => enqueue.emit(e) }),
-    ),
+    enterStopping: enqueueActions(({ context, enqueue, self }) => context.ledger.enterStopping(effects(context, enqueue, self))),
   },
 }).createMachine({
   id: 'supervisor',
@@ -136,9 +167,11 @@ export const supervisorMachine = setup({
         gpuMemoryLimitBytes: input.worker.gpuMemoryLimitBytes,
         hostMemoryReserveBytes: input.hostMemoryReserveBytes,
         restart: input.restart,
+        quarantine: input.quarantine,
       },
       input.now,
       input.random,
+      input.fingerprint,
     );
     input.devices.forEach((device, slot) => {
       const workerId = `worker-${slot}`;
@@ -178,8 +211,26 @@ export const supervisorMachine = setup({
       after: { drainTimeout: 'stopping' },
       on: { 'pool.close': { guard: 'hasNoDrainTime', target: 'stopping' } },
     },
+    // Fail fast, and now and then let one worker try again: a module fixed on disk, a host
+    // that has recovered, bring the pool back without a restart of the process.
     degraded: {
       entry: 'enterDegraded',
+      initial: 'waiting',
+      states: {
+        waiting: { after: { nextProbe: 'probing' } },
+        probing: {
+          entry: 'startProbe',
+          always: [
+            { guard: 'isProbeUp', target: 'confirming' },
+            { guard: 'isProbeFailed', target: 'waiting' },
+          ],
+        },
+        // Up is not enough: it must stay up a moment (a module that crashes once loaded).
+        confirming: {
+          always: { guard: 'isProbeFailed', target: 'waiting' },
+          after: { probeStable: { target: '#supervisor.running', actions: 'recover' } },
+        },
+      },
       on: { 'pool.close': { target: 'stopping', actions: 'handle' } },
     },
     stopping: {

@@ -63,6 +63,8 @@ export type Termination =
   | { readonly reason: 'timeout'; readonly elapsedMs: number; readonly timeoutMs: number }
   | ({ readonly reason: 'memory' } & MemoryBreach)
   | { readonly reason: 'cancelled' }
+  /** A lease was held past its deadline: its worker is ended, whatever it is doing. */
+  | { readonly reason: 'lease-expired'; readonly leaseId: string; readonly elapsedMs: number; readonly timeoutMs: number }
   | {
       readonly reason: 'crashed';
       readonly exitCode: number | null;
@@ -85,7 +87,13 @@ export interface WorkerPlace {
 
 /** Why a task failed: a stable code and its evidence. */
 export type TaskFailure =
-  | ({ readonly code: 'TIMEOUT'; readonly elapsedMs: number; readonly timeoutMs: number } & WorkerPlace)
+  | ({
+      readonly code: 'TIMEOUT';
+      readonly elapsedMs: number;
+      readonly timeoutMs: number;
+      /** Set when the deadline was the lease's, not the task's own. */
+      readonly leaseId?: string | undefined;
+    } & WorkerPlace)
   | ({ readonly code: 'MEMORY' } & MemoryBreach & WorkerPlace)
   | ({
       readonly code: 'CRASHED';
@@ -101,9 +109,34 @@ export type TaskFailure =
   | { readonly code: 'CLOSED' }
   | { readonly code: 'DEGRADED'; readonly reason: string; readonly lastError?: SerializedError | undefined }
   | { readonly code: 'LEASE_LOST'; readonly leaseId: string; readonly workerId: string }
+  | { readonly code: 'LEASE_EXPIRED'; readonly leaseId: string; readonly workerId: string; readonly timeoutMs: number }
+  | ({ readonly code: 'QUARANTINED' } & Quarantine)
   | { readonly code: 'NO_MATCHING_DEVICE'; readonly requested: string; readonly devices: readonly string[] };
 
 export type TaskFailureCode = TaskFailure['code'];
+
+/** One failure that counts as evidence against an input: it crashed its worker or went over a memory limit. */
+export interface PoisonFailure {
+  readonly taskId: string;
+  readonly code: 'CRASHED' | 'MEMORY';
+  readonly workerId: string;
+  readonly pid: number | undefined;
+  /** Milliseconds on the pool's clock. */
+  readonly atMs: number;
+}
+
+/**
+ * An input the pool refuses for a while: tasks of this name with this fingerprint
+ * (a hash of the payload, or the caller's `key`) took down more than one worker.
+ */
+export interface Quarantine {
+  readonly name: string;
+  readonly fingerprint: string;
+  /** The failures that led to it, oldest first. */
+  readonly failures: readonly PoisonFailure[];
+  /** Until when (the pool's clock, ms) tasks with this fingerprint fail fast. */
+  readonly untilMs: number;
+}
 
 /** Failures a task may be retried after; a timeout only when asked for explicitly. */
 export type RetryableFailure = 'crash' | 'memory' | 'timeout';

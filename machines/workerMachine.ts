@@ -66,6 +66,8 @@ export type WorkerCommand =
   | { readonly type: 'task.cancel'; readonly taskId: string }
   /** The supervisor ends this task for a reason of its own (the host-memory guard). */
   | { readonly type: 'task.evict'; readonly taskId: string; readonly termination: Termination }
+  /** The supervisor ends this worker, idle or not (a lease held past its deadline); a task it runs fails. */
+  | { readonly type: 'worker.recycle'; readonly termination: Termination }
   | { readonly type: 'worker.restart'; readonly delayMs: number }
   | { readonly type: 'worker.stop' };
 
@@ -415,6 +417,10 @@ export const workerMachine = setup({
           },
           { target: 'killed', actions: 'terminateForCrash' },
         ],
+        'worker.recycle': {
+          target: 'killed',
+          actions: assign({ termination: ({ event }) => event.termination }),
+        },
         // The runtime actors catch their own I/O errors; one that still fails leaves the worker unsupervised.
         'xstate.error.actor.*': {
           target: 'killed',

@@ -21,8 +21,23 @@ const restartSchema = z
     maxBackoffMs: int(0, 'an integer >= 0 (ms)').default(30_000),
     maxRestarts: int(0, 'an integer >= 0', 1_000_000).default(5),
     windowMs: int(1, 'an integer > 0 (ms)').default(30_000),
+    /** A degraded pool tries one worker again after this long, doubling while the tries fail. */
+    recoverAfterMs: int(1, 'an integer > 0 (ms)').default(30_000),
+    maxRecoverAfterMs: int(1, 'an integer > 0 (ms)').default(600_000),
   })
-  .refine((r) => r.maxBackoffMs >= r.backoffMs, { error: 'expected maxBackoffMs >= backoffMs', path: ['maxBackoffMs'] });
+  .refine((r) => r.maxBackoffMs >= r.backoffMs, { error: 'expected maxBackoffMs >= backoffMs', path: ['maxBackoffMs'] })
+  .refine((r) => r.maxRecoverAfterMs >= r.recoverAfterMs, { error: 'expected maxRecoverAfterMs >= recoverAfterMs', path: ['maxRecoverAfterMs'] });
+
+const quarantineSchema = z.union(
+  [
+    z.literal(false),
+    z.strictObject({
+      failures: int(1, 'an integer from 1 to 1000', 1000).default(2),
+      windowMs: int(1, `an integer from 1 to ${MAX_TIMER_MS} (ms)`).default(600_000),
+    }),
+  ],
+  { error: 'expected false, or { failures, windowMs }' },
+);
 
 /** A worker's device. */
 const DEVICE = /^(cpu|cuda:\d+)$/;
@@ -80,7 +95,14 @@ export const poolOptionsSchema = z.strictObject({
   startTimeoutMs: int(1, 'an integer > 0 (ms)').default(30_000),
   /** Workers (processes, or threads) started ahead, per device, so a killed worker is replaced at once. */
   spareWorkers: int(0, 'an integer from 0 to 16', 16).default(1),
-  restart: restartSchema.default({ backoffMs: 100, maxBackoffMs: 30_000, maxRestarts: 5, windowMs: 30_000 }),
+  restart: restartSchema.default({ backoffMs: 100, maxBackoffMs: 30_000, maxRestarts: 5, windowMs: 30_000, recoverAfterMs: 30_000, maxRecoverAfterMs: 600_000 }),
+  /**
+   * Poison inputs: when tasks of one name with the same input (a hash of the payload, or
+   * the run's `key`) crash their worker or go over a memory limit on `failures` different
+   * workers within `windowMs`, further ones fail fast with TaskQuarantinedError until
+   * `windowMs` after the last failure. `false` turns it off.
+   */
+  quarantine: quarantineSchema.default({ failures: 2, windowMs: 600_000 }),
   /** An XState inspection observer, passed to `createActor` (see docs/architecture.md). */
   inspect: z
     .custom<Observer<InspectionEvent> | ((event: InspectionEvent) => void)>(
@@ -107,6 +129,8 @@ export const runOptionsSchema = z.strictObject({
     .optional(),
   timeoutMs: int(1, `an integer from 1 to ${MAX_TIMER_MS} (ms)`).optional(),
   memoryLimitMb: positiveMb.optional(),
+  /** Your name for this input, to recognise a poison input by instead of a hash of the payload. */
+  key: z.string({ error: 'expected a string of 1 to 256 characters' }).min(1, { error: 'expected a string of 1 to 256 characters' }).max(256, { error: 'expected a string of 1 to 256 characters' }).optional(),
   gpuMemoryLimitMb: positiveMb.optional(),
   priority: int(-1_000_000, 'an integer from -1000000 to 1000000', 1_000_000).optional(),
   /** `cpu`, `cuda` (any GPU) or `cuda:N`; any worker when unset. */
@@ -123,7 +147,8 @@ export const runOptionsSchema = z.strictObject({
 
 export type RunOptions = z.input<typeof runOptionsSchema>;
 
-export const acquireOptionsSchema = runOptionsSchema.pick({ priority: true, signal: true, device: true });
+/** `timeoutMs` of a lease: how long it may be held, counted from the grant (default: the pool's taskTimeoutMs). */
+export const acquireOptionsSchema = runOptionsSchema.pick({ priority: true, signal: true, device: true, timeoutMs: true });
 export type AcquireOptions = z.input<typeof acquireOptionsSchema>;
 
 export const closeOptionsSchema = z.strictObject({

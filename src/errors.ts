@@ -1,4 +1,4 @@
-import type { MemoryBreach, MemoryResource, MemorySample, SerializedError } from '../machines/taskTypes.js';
+import type { MemoryBreach, MemoryResource, MemorySample, PoisonFailure, SerializedError } from '../machines/taskTypes.js';
 
 /**
  * Every error poolvisor gives a caller: a stable `code` to branch on and the evidence
@@ -30,16 +30,22 @@ export class WorkerTimeoutError extends PoolError {
   readonly device: string;
   readonly elapsedMs: number;
   readonly timeoutMs: number;
+  /** Set when the deadline was its lease's (`acquire({ timeoutMs })`), not the task's own. */
+  readonly leaseId: string | undefined;
 
-  constructor(evidence: WorkerEvidence & { elapsedMs: number; timeoutMs: number }) {
+  constructor(evidence: WorkerEvidence & { elapsedMs: number; timeoutMs: number; leaseId?: string | undefined }) {
+    const where = `on ${evidence.workerId} (pid ${String(evidence.pid)}); the worker was killed`;
     super(
       'ERR_WORKER_TIMEOUT',
-      `task ${evidence.taskId} ran past its ${evidence.timeoutMs} ms deadline on ${evidence.workerId} (pid ${String(evidence.pid)}); the worker was killed`,
+      evidence.leaseId === undefined
+        ? `task ${evidence.taskId} ran past its ${evidence.timeoutMs} ms deadline ${where}`
+        : `task ${evidence.taskId} was running when lease ${evidence.leaseId} ran past its ${evidence.timeoutMs} ms deadline ${where}`,
     );
     this.name = 'WorkerTimeoutError';
     ({ taskId: this.taskId, workerId: this.workerId, pid: this.pid, device: this.device } = evidence);
     this.elapsedMs = evidence.elapsedMs;
     this.timeoutMs = evidence.timeoutMs;
+    this.leaseId = evidence.leaseId;
   }
 }
 
@@ -183,6 +189,53 @@ export class LeaseLostError extends PoolError {
     this.name = 'LeaseLostError';
     this.leaseId = evidence.leaseId;
     this.workerId = evidence.workerId;
+  }
+}
+
+/**
+ * The lease was held past its deadline (`acquire({ timeoutMs })`, counted from the
+ * grant): its worker was ended and replaced, and every later run on it fails with this.
+ */
+export class LeaseExpiredError extends PoolError {
+  readonly leaseId: string;
+  readonly workerId: string;
+  readonly timeoutMs: number;
+
+  constructor(evidence: { leaseId: string; workerId: string; timeoutMs: number }) {
+    super('ERR_LEASE_EXPIRED', `lease ${evidence.leaseId} was held past its ${evidence.timeoutMs} ms deadline; its worker was ended and given back to the pool`);
+    this.name = 'LeaseExpiredError';
+    this.leaseId = evidence.leaseId;
+    this.workerId = evidence.workerId;
+    this.timeoutMs = evidence.timeoutMs;
+  }
+}
+
+/**
+ * The task's input is refused for a while: tasks of the same name with the same input
+ * (a hash of the payload, or the caller's `key`) crashed their worker or went over a
+ * memory limit on more than one worker. `failures` is that evidence.
+ */
+export class TaskQuarantinedError extends PoolError {
+  readonly taskId: string;
+  /** The task's name (`name` is the error's). */
+  readonly taskName: string;
+  readonly fingerprint: string;
+  readonly failures: readonly PoisonFailure[];
+  /** Until when (ms since the epoch) this input is refused. */
+  readonly untilMs: number;
+
+  constructor(evidence: { taskId: string; name: string; fingerprint: string; failures: readonly PoisonFailure[]; untilMs: number }) {
+    const codes = evidence.failures.map((f) => `${f.code === 'CRASHED' ? 'crashed' : 'over its memory limit'} on ${f.workerId} (pid ${String(f.pid)}, task ${f.taskId})`);
+    super(
+      'ERR_TASK_QUARANTINED',
+      `task ${evidence.taskId} was refused: its input to "${evidence.name}" took down ${evidence.failures.length} workers (${codes.join('; ')}) and is quarantined until ${new Date(evidence.untilMs).toISOString()}`,
+    );
+    this.name = 'TaskQuarantinedError';
+    this.taskId = evidence.taskId;
+    this.taskName = evidence.name;
+    this.fingerprint = evidence.fingerprint;
+    this.failures = evidence.failures;
+    this.untilMs = evidence.untilMs;
   }
 }
 

@@ -15,13 +15,15 @@ export {
   PoolClosedError,
   PoolDegradedError,
   LeaseLostError,
+  LeaseExpiredError,
+  TaskQuarantinedError,
   NoMatchingDeviceError,
   ConfigError,
 } from './errors.js';
 export type { ConfigIssue, WorkerEvidence } from './errors.js';
 export type { PoolOptions, RunOptions, AcquireOptions, CloseOptions } from './config.js';
 export type { TaskContext } from './runtime/protocol.js';
-export type { MemorySample, SerializedError, TaskFailure, TaskFailureCode } from '../machines/taskTypes.js';
+export type { MemorySample, PoisonFailure, Quarantine, SerializedError, TaskFailure, TaskFailureCode } from '../machines/taskTypes.js';
 export type { DegradedInfo } from '../machines/poolLedger.js';
 export { InferenceEngine, inferenceTaskModule, classifyFailure } from './inference/engine.js';
 export type {

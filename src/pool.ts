@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { serialize } from 'node:v8';
 import { createActor, type Actor } from 'xstate';
 import type { DegradedInfo, LedgerCounts } from '../machines/poolLedger.js';
 import type { PoolEvent, TaskRequest } from '../machines/poolEvents.js';
@@ -21,6 +23,7 @@ import {
 } from './config.js';
 import {
   ConfigError,
+  LeaseExpiredError,
   LeaseLostError,
   NoMatchingDeviceError,
   PoolClosedError,
@@ -29,6 +32,7 @@ import {
   QueueFullError,
   TaskCancelledError,
   TaskError,
+  TaskQuarantinedError,
   WorkerCrashedError,
   WorkerMemoryError,
   WorkerTimeoutError,
@@ -37,6 +41,7 @@ import { prepareGpuSupport, type GpuStatus } from './gpuSupport.js';
 import { hostMemoryMonitor } from './runtime/hostMemory.js';
 import { createProcessRuntime } from './runtime/processRuntime.js';
 import { createThreadRuntime } from './runtime/threadRuntime.js';
+import { sampleWorkerMemory } from './runtime/processTreeMemory.js';
 
 const MiB = 1024 * 1024;
 
@@ -75,6 +80,10 @@ export interface PoolStatus {
   readonly workers: readonly WorkerStatus[];
   readonly counts: Readonly<LedgerCounts>;
   readonly gpu: GpuStatus;
+  /** Inputs refused as poison right now (see the `quarantine` option). */
+  readonly quarantined: number;
+  /** What an idle worker was measured to need at start (resident memory), the floor for any memory limit; undefined where not measured. */
+  readonly idleWorkerBytes: number | undefined;
 }
 
 /** What {@link Pool.submit} returns. */
@@ -143,6 +152,7 @@ export class Pool {
   #taskNames: readonly string[] = [];
   #closing: Promise<void> | undefined;
   #fatal: unknown;
+  #idleWorkerBytes: number | undefined;
 
   readonly #disposeRuntime: () => Promise<void>;
   readonly #gpuStatus: () => GpuStatus;
@@ -214,6 +224,7 @@ export class Pool {
     const leaseId = `lease-${++this.#nextId}`;
     const signal = opts.signal;
     if (signal?.aborted) return Promise.reject(new TaskCancelledError({ taskId: leaseId, stage: 'queued', reason: signal.reason }));
+    const timeoutMs = opts.timeoutMs ?? this.options.taskTimeoutMs;
     return new Promise<Lease>((resolve, reject) => {
       const onAbort = signal
         ? () => {
@@ -224,7 +235,7 @@ export class Pool {
         : undefined;
       if (signal && onAbort) signal.addEventListener('abort', onAbort, { once: true });
       this.#leaseWaiters.set(leaseId, { resolve, reject, signal, onAbort });
-      this.actor.send({ type: 'lease.acquire', leaseId, priority: opts.priority ?? 0, device: opts.device });
+      this.actor.send({ type: 'lease.acquire', leaseId, priority: opts.priority ?? 0, device: opts.device, timeoutMs });
     });
   }
 
@@ -267,7 +278,8 @@ export class Pool {
         generation: slot.generation,
       };
     });
-    const value = snapshot.status === 'done' ? 'closed' : (snapshot.value as PoolStatus['state']);
+    // The top-level state: `degraded` has substates of its own (waiting, probing, confirming).
+    const value = snapshot.status === 'done' ? 'closed' : (topLevelState(snapshot.value) as PoolStatus['state']);
     const waitingInWorkers = ledger.waitingInWorkers;
     return {
       state: value,
@@ -278,6 +290,8 @@ export class Pool {
       workers,
       counts: { ...ledger.counts },
       gpu: this.#gpuStatus(),
+      quarantined: ledger.quarantinedCount,
+      idleWorkerBytes: this.#idleWorkerBytes,
     };
   }
 
@@ -327,6 +341,11 @@ export class Pool {
     return this.#submit(name, payload, options, leaseId).result;
   }
 
+  /** @internal What an idle worker was measured to need; per-task memory limits must be above it. */
+  setIdleWorkerBytes(bytes: number): void {
+    this.#idleWorkerBytes = bytes;
+  }
+
   /** @internal */
   releaseLease(leaseId: string): void {
     if (this.actor.getSnapshot().status === 'active') this.actor.send({ type: 'lease.release', leaseId });
@@ -362,6 +381,10 @@ export class Pool {
           ]),
         );
       }
+      const floor = this.#idleWorkerBytes;
+      if (opts.memoryLimitMb !== undefined && floor !== undefined && opts.memoryLimitMb * MiB <= floor) {
+        return refused(memoryFloorError(opts.memoryLimitMb, floor));
+      }
     }
     const closed = this.#refusal();
     if (closed) return refused(closed);
@@ -383,6 +406,7 @@ export class Pool {
       retryOn: opts?.retryOn ?? ['crash', 'memory'],
       leaseId,
       device: opts?.device,
+      key: opts?.key,
     };
     // The supervisor settles a task it refuses (queue full, degraded, no such device)
     // during the send itself: a rejection while sending is the refusal.
@@ -495,6 +519,10 @@ function failureToError(taskId: string, failure: TaskFailure, signal: AbortSigna
       return new PoolDegradedError(failure);
     case 'LEASE_LOST':
       return new LeaseLostError(failure);
+    case 'LEASE_EXPIRED':
+      return new LeaseExpiredError(failure);
+    case 'QUARANTINED':
+      return new TaskQuarantinedError({ taskId, ...failure });
     case 'NO_MATCHING_DEVICE':
       return new NoMatchingDeviceError(failure);
   }
@@ -556,6 +584,8 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
       taskTimeoutMs: config.taskTimeoutMs,
       hostMemoryReserveBytes: config.hostMemoryReserveMb === undefined ? undefined : Math.round(config.hostMemoryReserveMb * MiB),
       restart: { ...config.restart, jitterRatio: 0.2 },
+      quarantine: config.quarantine === false ? undefined : config.quarantine,
+      fingerprint: fingerprintPayload,
       now: Date.now,
       random: Math.random,
     },
@@ -570,10 +600,27 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
     },
     gpu.status,
   );
+  // What an idle worker needs is measured as each first comes up: a memory limit at or
+  // below it would only kill idle workers over and over, so such a pool is refused.
+  const memoryLimitBytes = Math.round(config.memoryLimitMb * MiB);
+  const idleSamples: Array<Promise<number | undefined>> = [];
+  let tooSmall: ConfigError | undefined;
   const ready = new Promise<void>((resolve) => {
     const started = new Set<string>();
     const unsubscribe = pool.on('event', (event) => {
-      if (event.type === 'worker.spawned') started.add(event.workerId);
+      if (event.type === 'worker.spawned') {
+        started.add(event.workerId);
+        if (config.backend === 'process' && event.pid !== undefined) {
+          const sample = Promise.resolve(sampleWorkerMemory(event.pid));
+          idleSamples.push(sample);
+          void sample.then((rss) => {
+            if (rss === undefined || rss < memoryLimitBytes || tooSmall) return;
+            tooSmall = memoryFloorError(config.memoryLimitMb, rss);
+            unsubscribe();
+            resolve();
+          });
+        }
+      }
       if (started.size === devices.length || event.type === 'pool.degraded' || event.type === 'pool.closed') {
         unsubscribe();
         resolve();
@@ -582,6 +629,48 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
   });
   actor.start();
   await ready;
+  const idle = (await Promise.all(idleSamples)).filter((rss): rss is number => rss !== undefined);
+  const floor = idle.length > 0 ? Math.max(...idle) : undefined;
+  if (floor !== undefined && floor >= memoryLimitBytes) tooSmall ??= memoryFloorError(config.memoryLimitMb, floor);
+  if (tooSmall) {
+    await pool.close({ drainTimeoutMs: 0 });
+    throw tooSmall;
+  }
+  if (floor !== undefined) pool.setIdleWorkerBytes(floor);
+  // A pool that recovers from degraded may have turned its spares off (a spare failed to start).
+  pool.on('event', (event) => {
+    if (event.type === 'pool.recovered') runtime.prepareSpares(devices);
+  });
   if (pool.status().state === 'running') runtime.prepareSpares(devices);
   return pool;
+}
+
+function topLevelState(value: unknown): string {
+  return typeof value === 'string' ? value : (Object.keys(value as object)[0] as string);
+}
+
+function memoryFloorError(memoryLimitMb: number, idleBytes: number): ConfigError {
+  return new ConfigError([
+    {
+      field: 'memoryLimitMb',
+      message: `expected more than an idle worker needs (${(idleBytes / MiB).toFixed(1)} MiB resident, measured at start), got ${memoryLimitMb}`,
+      received: memoryLimitMb,
+    },
+  ]);
+}
+
+/**
+ * How the pool recognises one input among many: a hash of the payload as it will
+ * cross to the worker (the structured-clone bytes). Only computed for a task whose
+ * name had a crash or memory kill lately, or one that just had one.
+ */
+function fingerprintPayload(request: TaskRequest): string {
+  let bytes: Buffer;
+  try {
+    bytes = serialize(request.payload);
+  } catch {
+    // It cannot cross to a worker either; such a task fails before it could harm one.
+    return `unserializable:${typeof request.payload}`;
+  }
+  return createHash('sha256').update(bytes).digest('base64url').slice(0, 22);
 }

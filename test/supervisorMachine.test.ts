@@ -99,8 +99,8 @@ describe('supervisorMachine', () => {
     runtime.exit('worker-0', 1);
     expect(ofType(events, 'task.retrying')).toMatchObject([{ taskId: 'flaky', nextAttempt: 2, failure: { code: 'CRASHED', exitCode: 1 } }]);
     await settle();
-    runtime.clock.increment(100); // the crash counts: backoff before the restart
-    await settle();
+    // It died running a task: the task is charged, the worker replaced at once, nothing counted against the pool.
+    expect(ofType(events, 'worker.restart-scheduled')).toMatchObject([{ delayMs: 0, counted: false, chargedTo: 'task', taskId: 'flaky' }]);
     expect(runtime.runs.get('worker-0')?.map((t) => [t.id, t.attempt])).toEqual([
       ['flaky', 1],
       ['flaky', 2],
@@ -121,14 +121,21 @@ describe('supervisorMachine', () => {
     const { runtime, actor, events } = await ready({ devices: ['cpu'] });
     actor.send({ type: 'task.submit', task: request('waiting') });
     runtime.failStarts.set('*', 100);
-    runtime.exit('worker-0', 1); // the running task fails; every restart now fails to load
+    runtime.exit('worker-0', 1); // the running task fails (charged to it: no backoff); every restart now fails to load
     for (let i = 0; i < 10; i += 1) {
       await settle();
       runtime.clock.increment(2_000);
     }
     await settle();
-    expect(ofType(events, 'worker.restart-scheduled').map((e) => e.delayMs)).toEqual([100, 200, 400, 800, 1600]);
-    expect(actor.getSnapshot().value).toBe('degraded');
+    expect(ofType(events, 'worker.restart-scheduled').map((e) => [e.delayMs, e.chargedTo])).toEqual([
+      [0, 'task'],
+      [100, 'worker'],
+      [200, 'worker'],
+      [400, 'worker'],
+      [800, 'worker'],
+      [1600, 'worker'],
+    ]);
+    expect(actor.getSnapshot().matches('degraded')).toBe(true);
     expect(ofType(events, 'pool.degraded')[0]).toMatchObject({
       workerId: 'worker-0',
       failuresInWindow: 6,

@@ -46,6 +46,7 @@ function candidateEvents(): WorkerEvent[] {
     { type: 'worker.restart', delayMs: 0 },
     { type: 'worker.restart', delayMs: 250 },
     { type: 'worker.stop' },
+    { type: 'worker.recycle', termination: { reason: 'lease-expired', leaseId: 'L', elapsedMs: 5, timeoutMs: 5 } },
   ];
   return events as unknown as WorkerEvent[];
 }

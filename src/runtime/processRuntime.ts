@@ -108,8 +108,11 @@ export function createProcessRuntime(options: ProcessRuntimeOptions) {
 
   return {
     actors,
-    /** Starts the spares (after the first workers, so they do not slow the pool's start). */
-    prepareSpares: (devices: readonly string[]) => new Set(devices).forEach((device) => spares.fill(device)),
+    /** Starts the spares (after the first workers, so they do not slow the pool's start), again after a recovery. */
+    prepareSpares: (devices: readonly string[]) => {
+      spares.resume();
+      new Set(devices).forEach((device) => spares.fill(device));
+    },
     dispose: () => spares.dispose(),
   };
 }

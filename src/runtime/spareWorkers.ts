@@ -55,6 +55,11 @@ export class SpareWorkers<W extends SpareWorker> {
     return spare;
   }
 
+  /** Spares again after a failure turned them off (the pool recovered: the cause is gone). */
+  resume(): void {
+    this.#disabled = false;
+  }
+
   /** Starts spares for `device` up to the configured number. */
   fill(device: string): void {
     if (this.#disabled || this.#closed || this.perDevice <= 0) return;

@@ -57,8 +57,11 @@ export function createThreadRuntime(options: ThreadRuntimeOptions) {
 
   return {
     actors,
-    /** Starts the spares (after the first workers, so they do not slow the pool's start). */
-    prepareSpares: () => spares.fill(THREAD_DEVICE),
+    /** Starts the spares (after the first workers, so they do not slow the pool's start), again after a recovery. */
+    prepareSpares: () => {
+      spares.resume();
+      spares.fill(THREAD_DEVICE);
+    },
     dispose: () => spares.dispose(),
   };
 }

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import { workerMachine, workerStateName } from '../../machines/workerMachine.js';
 import { parseOptions, runOptionsSchema, type PoolOptions } from '../config.js';
-import { ConfigError, NoMatchingDeviceError, PoolClosedError, PoolDegradedError, QueueFullError } from '../errors.js';
+import { ConfigError, NoMatchingDeviceError, PoolClosedError, PoolDegradedError, QueueFullError, TaskQuarantinedError } from '../errors.js';
 import { inferenceTaskModule } from '../inference/engine.js';
 import { describeMachine } from '../machineGraph.js';
 import { createPool, type Pool } from '../pool.js';
@@ -39,7 +39,7 @@ export interface Service {
 }
 
 const submitSchema = runOptionsSchema
-  .pick({ timeoutMs: true, memoryLimitMb: true, device: true, priority: true })
+  .pick({ timeoutMs: true, memoryLimitMb: true, device: true, priority: true, key: true })
   .extend({
     task: z.string({ error: 'expected the name of an exported task' }).min(1, { error: 'expected the name of an exported task' }),
     payload: z.unknown().optional(),
@@ -69,6 +69,11 @@ function refusal(error: unknown): HttpError | undefined {
   if (error instanceof PoolDegradedError || error instanceof PoolClosedError) return new HttpError(503, error.code, error.message);
   if (error instanceof NoMatchingDeviceError) return new HttpError(400, error.code, error.message, { devices: error.devices });
   if (error instanceof ConfigError) return new HttpError(400, error.code, error.message, { issues: error.issues });
+  if (error instanceof TaskQuarantinedError) {
+    // The input, not the service, is the problem: the same request will be refused until the quarantine ends.
+    const retryAfterSeconds = Math.max(1, Math.ceil((error.untilMs - Date.now()) / 1000));
+    return new HttpError(422, error.code, error.message, { retryAfterSeconds, fingerprint: error.fingerprint, failures: error.failures });
+  }
   return undefined;
 }
 
@@ -139,7 +144,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
     if (error instanceof HttpError) {
-      if (error.status === 429) reply.header('retry-after', String(error.extra.retryAfterSeconds ?? 1));
+      if (error.status === 429 || error.status === 422) reply.header('retry-after', String(error.extra.retryAfterSeconds ?? 1));
       return reply.code(error.status).send({ error: { code: error.code, message: error.message, ...error.extra } });
     }
     if (error instanceof ConfigError) return reply.code(400).send({ error: { code: error.code, message: error.message, issues: error.issues } });

@@ -39,13 +39,25 @@ export function createPoolMetrics(pool: Pool): { registry: Registry; record: (ev
     labelNames: ['worker', 'state'],
     registers: [registry],
   });
-  const degraded = new Gauge({ name: 'poolvisor_degraded', help: '1 when the pool stopped restarting workers after a crash loop.', registers: [registry] });
+  const degraded = new Gauge({
+    name: 'poolvisor_degraded',
+    help: '1 while the pool is degraded: it stopped restarting workers after a crash loop, failing fast and probing now and then.',
+    registers: [registry],
+  });
+  const quarantined = new Gauge({ name: 'poolvisor_quarantined_inputs', help: 'Inputs refused as poison right now.', registers: [registry] });
+  const quarantines = new Counter({
+    name: 'poolvisor_quarantines_total',
+    help: 'Inputs put in quarantine: they crashed or outgrew their memory limit on several workers.',
+    registers: [registry],
+  });
+  const probes = new Counter({ name: 'poolvisor_recovery_probes_total', help: 'Probes of a degraded pool, by result.', labelNames: ['result'], registers: [registry] });
 
   /** Reads `pool.status()` once and sets every gauge from it; call before each scrape. */
   const refresh = () => {
     const status = pool.status();
     queueDepth.set(status.queued);
     degraded.set(status.degraded === undefined ? 0 : 1);
+    quarantined.set(status.quarantined);
     rss.reset();
     gpu.reset();
     state.reset();
@@ -72,10 +84,19 @@ export function createPoolMetrics(pool: Pool): { registry: Registry; record: (ev
         break;
       }
       case 'worker.killed':
-        kills.inc({ reason: event.termination.reason === 'memory' ? `memory_${event.termination.resource}` : event.termination.reason.replace('-', '_') });
+        kills.inc({ reason: event.termination.reason === 'memory' ? `memory_${event.termination.resource}` : event.termination.reason.replaceAll('-', '_') });
         break;
       case 'worker.restart-scheduled':
         restarts.inc({ counted: String(event.counted) });
+        break;
+      case 'task.quarantined':
+        quarantines.inc();
+        break;
+      case 'pool.probe-failed':
+        probes.inc({ result: 'failed' });
+        break;
+      case 'pool.recovered':
+        probes.inc({ result: 'recovered' });
         break;
     }
   };

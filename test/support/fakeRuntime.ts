@@ -193,7 +193,7 @@ export function startSupervisor(
     worker: testWorkerSettings,
     maxQueue: 100,
     taskTimeoutMs: 1000,
-    restart: { backoffMs: 100, maxBackoffMs: 30_000, maxRestarts: 5, windowMs: 30_000, jitterRatio: 0.2 },
+    restart: { backoffMs: 100, maxBackoffMs: 30_000, maxRestarts: 5, windowMs: 30_000, jitterRatio: 0.2, recoverAfterMs: 30_000, maxRecoverAfterMs: 600_000 },
     now: () => runtime.clock.now(),
     random: () => 0,
     ...overrides,
