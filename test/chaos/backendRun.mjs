@@ -84,6 +84,7 @@ const poisons = /** @type {const} */ ([
   { id: 3, via: 'exit' },
 ]);
 const faults = FAULTS.filter((fault) => fault.backends.includes(backend) && (fault.needs === undefined || features[fault.needs]));
+if (!features.quarantine) ledger.notApplicable('quarantine', 'the pool does not quarantine');
 if (backend === 'thread') {
   ledger.notApplicable('descendants', 'a thread has no process tree of its own');
   notes.push('thread backend: no off-heap, self SIGKILL, grandchild or external kill -9 faults (they would hit the host: docs/devices.md)');
@@ -119,10 +120,13 @@ let pool;
 /** @type {PoolAuditEvent | undefined} set when the current pool degraded */
 let degraded;
 let poolsOpened = 0;
+let poolOpenedAt = 0;
 /** Worker pids seen (audit trail, status), with their start times, until seen gone. */
 const workerPids = new Map();
 /** @type {Map<number, { start: number, workerPid: number, workerStart: number | undefined, detached: boolean, workerGoneAt?: number, reported?: boolean }>} */
 const grandchildren = new Map();
+/** Per poison input, the workers it crashed in the current pool (a new pool forgets, and so does this). */
+const poisonCrashes = new Map();
 
 /** @param {number | undefined} pid */
 function rememberWorker(pid) {
@@ -142,7 +146,9 @@ async function openPool() {
     killGraceMs: 500,
   });
   poolsOpened += 1;
+  poolOpenedAt = Date.now();
   degraded = undefined;
+  poisonCrashes.clear();
   opened.on('event', (event) => {
     book.onAudit(event);
     switch (event.type) {
@@ -214,8 +220,25 @@ function sweepProcesses() {
   if (pool.status().state !== 'closed') for (const worker of pool.status().workers) rememberWorker(worker.pid);
 }
 
+/**
+ * Each poison input may crash `failures` workers, plus the others that were already
+ * running it when the last of those crashes came in; then it is refused, until the
+ * window has passed since its last crash.
+ */
+function checkQuarantine() {
+  const policy = /** @type {{ quarantine?: false | { failures: number, windowMs: number } }} */ (pool.options).quarantine;
+  if (!features.quarantine || !policy) return;
+  const windows = 1 + Math.floor((Date.now() - poolOpenedAt) / policy.windowMs);
+  const bound = (policy.failures + workers - 1) * windows;
+  for (const { id } of poisons) {
+    const crashes = poisonCrashes.get(id) ?? 0;
+    ledger.check('quarantine', crashes <= bound, () => ({ poison: id, crashes, bound, failures: policy.failures, workers }));
+  }
+}
+
 /** Closes the pool; nothing it started may be left a moment later. */
 async function closeAndCheck() {
+  checkQuarantine();
   sweepProcesses();
   const closed = await Promise.race([pool.close({ drainTimeoutMs: 5_000 }).then(() => true), sleep(30_000).then(() => false)]);
   ledger.check('closeLeavesNothing', closed, () => ({ problem: 'close() did not resolve within 30 s', ...describeWorkers(pool) }));
@@ -279,6 +302,11 @@ function startJob(fault) {
       book.track(kind, (taskId) => ({ result: lease.run(name, payload, { ...options, taskId }), onLease: true })),
     judge: (settlement, expectation) => book.judge(kind, settlement, expectation),
     workerPid: (workerId) => on.status().workers.find((worker) => worker.id === workerId)?.pid,
+    poisonEnded: (poisonId, settlement) => {
+      if (!settlement.ok && settlement.error.code === 'ERR_WORKER_CRASHED' && !book.killedPids.has(settlement.error.pid)) {
+        poisonCrashes.set(poisonId, (poisonCrashes.get(poisonId) ?? 0) + 1);
+      }
+    },
   };
   ledger.injected(kind);
   const job = fault

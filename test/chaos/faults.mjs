@@ -28,6 +28,7 @@ import { createHash } from 'node:crypto';
  * @property {(lease: LeaseLike, name: string, payload: unknown, options?: object) => Promise<Settlement>} runOnLease
  * @property {(settlement: Settlement, expectation: Expectation) => void} judge
  * @property {(workerId: string) => number | undefined} workerPid
+ * @property {(poisonId: number, settlement: Settlement) => void} poisonEnded counts the crashes per poison input
  */
 /**
  * @typedef {object} Fault
@@ -141,9 +142,12 @@ export const FAULTS = [
     kind: 'poison input',
     backends: BOTH,
     weight: 3,
-    async run({ random, poisons, run, judge }) {
+    async run({ random, poisons, run, judge, poisonEnded }) {
       // The very same payload each time: a pool that quarantines it fails it fast.
-      judge(await run('poison', random.pick(poisons)), { codes: ['ERR_WORKER_CRASHED', 'ERR_TASK_QUARANTINED'] });
+      const payload = random.pick(poisons);
+      const settlement = await run('poison', payload);
+      judge(settlement, { codes: ['ERR_WORKER_CRASHED', 'ERR_TASK_QUARANTINED'] });
+      poisonEnded(payload.id, settlement);
     },
   },
   {

@@ -11,6 +11,7 @@ export const INVARIANTS = /** @type {const} */ ([
   { name: 'settledOnce', title: 'every task settled exactly once, none left pending' },
   { name: 'outcome', title: 'each fault ended as its kind implies' },
   { name: 'healthy', title: 'healthy tasks returned their correct value' },
+  { name: 'quarantine', title: 'a poison input crashes ≤ failures + workers − 1 workers' },
   { name: 'notDegraded', title: 'never degraded, never a PoolDegradedError' },
   { name: 'fullSize', title: 'back to full size within 5 s of the last fault' },
   { name: 'descendants', title: 'grandchildren die with their worker (3 s)' },
