@@ -59,6 +59,8 @@ const CLOSE_GRACE_MS = 1_000;
  * degrading; the harness must not degrade the pool by itself.
  */
 const KILL_SLOT_EVERY_MS = 10_000;
+/** How long a pid the harness killed still excuses a crash once its worker has exited (pids are reused). */
+const KILLED_PID_KEPT_MS = 10_000;
 const RSS_BOUND = { bytes: 64 * MiB, ratio: 0.25 };
 const ALIVE = new Set(['idle', 'busy', 'monitoring']);
 
@@ -159,6 +161,13 @@ async function openPool() {
       case 'worker.killed':
         ledger.count(`audit: worker killed, ${event.termination.reason}`);
         break;
+      case 'worker.exited': {
+        // Its tasks have settled by now (and a lease's late runs within seconds); forgetting the
+        // pid keeps the set small, and a reused pid from being taken for the harness's kill.
+        const pid = event.pid;
+        if (pid !== undefined && book.killedPids.has(pid)) setTimeout(() => book.killedPids.delete(pid), KILLED_PID_KEPT_MS).unref();
+        break;
+      }
       case 'worker.restart-scheduled':
         if (event.counted) ledger.count('audit: restarts counted towards degrading');
         break;
@@ -345,6 +354,8 @@ async function killWorkersFromOutside(until) {
     if (candidates.length === 0) continue;
     const victim = killer.pick(candidates);
     const pid = /** @type {number} */ (victim.pid);
+    // The machine is shared: never signal a pid that is not (or no longer) the worker the pool reported.
+    if (!workerPids.has(pid) || !isAlive(pid, workerPids.get(pid))) continue;
     book.killedPids.add(pid); // before the kill: the victim's task settles after it
     lastKill.set(victim.id, now);
     try {
