@@ -66,6 +66,11 @@ export type PoolEvent =
       readonly attempt: number;
     }
   | { readonly type: 'task.failed'; readonly taskId: string; readonly failure: TaskFailure; readonly attempt: number }
+  /**
+   * Many tasks failed at once for one reason (the queue at a close or a degrade): one
+   * event for all of them. The facade's audit trail shows a `task.failed` for each.
+   */
+  | { readonly type: 'tasks.failed'; readonly tasks: ReadonlyArray<{ readonly taskId: string; readonly attempt: number }>; readonly failure: TaskFailure }
   | { readonly type: 'task.retrying'; readonly taskId: string; readonly failure: TaskFailure; readonly nextAttempt: number }
   | { readonly type: 'worker.spawned'; readonly workerId: string; readonly pid: number | undefined; readonly device: string; readonly generation: number }
   | { readonly type: 'worker.restarted'; readonly workerId: string; readonly pid: number | undefined; readonly device: string; readonly generation: number }

@@ -955,11 +955,21 @@ export class PoolLedger {
     fx.emit({ type: 'task.failed', taskId, failure, attempt });
   }
 
+  /**
+   * Fails everything queued with one `tasks.failed` event: XState runs a transition's
+   * emitted events from an array it shifts one by one, so 100k separate events at a
+   * close would cost seconds (quadratic); one event costs nothing, and the facade
+   * still tells its listeners of each task.
+   */
   #failAllWaiting(failure: TaskFailure, fx: LedgerEffects): void {
+    const tasks: Array<{ taskId: string; attempt: number }> = [];
     for (const item of this.queue.drain()) {
-      if (item.kind === 'task') this.#fail(item.id, failure, item.attempt, fx);
+      if (item.kind === 'task') tasks.push({ taskId: item.id, attempt: item.attempt });
       else if (this.leases.delete(item.id)) fx.emit({ type: 'lease.failed', leaseId: item.id, failure });
     }
+    if (tasks.length === 0) return;
+    this.counts.failed += tasks.length;
+    fx.emit({ type: 'tasks.failed', tasks, failure });
   }
 
   #removeIdle(slot: Slot): void {
