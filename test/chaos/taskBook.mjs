@@ -25,7 +25,6 @@ import { isDeepStrictEqual } from 'node:util';
 /** @typedef {{ result: Promise<unknown>, refusal?: unknown, onLease?: boolean }} Started */
 
 const ID = /^c(\d+)$/;
-const EXTERNAL_KILL = 'WorkerCrashedError (external kill -9)';
 
 export class TaskBook {
   /** @type {Map<string, OpenTask>} */
@@ -143,7 +142,7 @@ export class TaskBook {
       (code === 'ERR_WORKER_CRASHED' && (this.killedPids.has(error.pid) || onKilledLease)) ||
       (code === 'ERR_LEASE_LOST' && onKilledLease)
     ) {
-      ledger.outcome(kind, EXTERNAL_KILL);
+      ledger.outcome(kind, `${error.name} (external kill -9)`);
       // A healthy task gets `retries: 1`: failing still means both attempts were killed.
       if (expectation.healthy) ledger.count('healthy tasks killed from outside, retries used up');
       return;
