@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +40,7 @@ describe('the chaos suite (npm run chaos), 30 s with seed 1 on both backends', (
       });
       // The harness's own tables are the explanation of any failure below.
       const table = `${run.stdout}\n${run.stderr}`;
+      expect(existsSync(json), `no report (exit ${run.status}, signal ${run.signal})\n${table}`).toBe(true);
       const { results } = JSON.parse(readFileSync(json, 'utf8')) as { results: BackendReport[] };
       expect(results.map((result) => result.backend), table).toEqual(['process', 'thread']);
       for (const { backend, summary } of results) {
