@@ -174,6 +174,9 @@ async function openPool() {
       case 'task.retrying':
         ledger.count('audit: tasks retried');
         break;
+      case 'task.quarantined':
+        ledger.count('audit: inputs quarantined');
+        break;
       case 'pool.degraded':
         degraded = event;
         ledger.check('notDegraded', false, () => ({ event: 'pool.degraded', reason: event.reason, lastError: event.lastError?.message }));
