@@ -7,5 +7,7 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    // The dashboard test needs a real Chromium: installed here as root on Debian, so that `npm test` needs nothing by hand.
+    globalSetup: ['./test/setup/browser.ts'],
   },
 });

@@ -4,9 +4,10 @@
  * causal links through Bayesian mechanism inference on a supervised pool.
  */
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { getSystemErrorMap, parseArgs } from 'node:util';
+import { resolvePoolOptions, type PoolOptions } from './config.js';
 import { ConfigError } from './errors.js';
-import { InferenceEngine, type InferenceOutcome } from './inference/engine.js';
+import { InferenceEngine, inferenceTaskModule, type InferenceOutcome } from './inference/engine.js';
 import type { PoolAuditEvent } from './pool.js';
 import { serve, SERVE_USAGE } from './service/serveCommand.js';
 
@@ -27,6 +28,58 @@ options:
   --help             this text`;
 
 class UsageError extends Error {}
+
+/** The results cannot go where they were asked to: said before any worker starts when it can be. */
+class OutputError extends Error {
+  readonly code = 'ERR_OUTPUT';
+
+  constructor(
+    readonly target: string,
+    readonly action: 'cannot open for writing' | 'cannot write',
+    cause: unknown,
+  ) {
+    super(`${target}: ${action} (${systemReason(cause)})`, { cause });
+  }
+}
+
+/** `ENOENT: no such file or directory`: Node's own message also names the syscall and the path, which the caller already says. */
+function systemReason(error: unknown): string {
+  const { code, errno, message } = error as NodeJS.ErrnoException;
+  const description = errno === undefined ? undefined : getSystemErrorMap().get(errno)?.[1];
+  return code !== undefined && description !== undefined ? `${code}: ${description}` : message;
+}
+
+interface Results {
+  write(line: string): void;
+  close(): void;
+}
+
+function openResults(out: string | undefined): Results {
+  const target = out === undefined ? 'stdout' : `--out ${out}`;
+  let fd = 1;
+  if (out !== undefined) {
+    try {
+      fd = openSync(out, 'w');
+    } catch (error) {
+      throw new OutputError(target, 'cannot open for writing', error);
+    }
+  }
+  let open = true;
+  return {
+    write(line) {
+      try {
+        writeSync(fd, line);
+      } catch (error) {
+        throw new OutputError(target, 'cannot write', error);
+      }
+    },
+    close() {
+      if (!open || fd === 1) return;
+      open = false;
+      closeSync(fd);
+    },
+  };
+}
 
 interface Arguments {
   file: string;
@@ -147,17 +200,39 @@ function outcomeLine(outcome: InferenceOutcome): string {
 
 async function infer(argv: string[]): Promise<number> {
   const args = parseInferArguments(argv);
-  const links = readLinks(args.file);
-  const engine = await InferenceEngine.create({
+  const poolOptions: Omit<PoolOptions, 'task'> = {
     ...(args.workers ? { maxWorkers: args.workers } : {}),
     ...(args.timeout ? { taskTimeoutMs: args.timeout } : {}),
     ...(args.memory ? { memoryLimitMb: args.memory } : {}),
     ...(args.devices ? { devices: args.devices } : {}),
     ...(args.backend ? { backend: args.backend } : {}),
-  });
+  };
+  // Opening --out truncates it: a mistyped option must fail before that costs the last run's results.
+  resolvePoolOptions({ ...poolOptions, task: inferenceTaskModule });
+  const links = readLinks(args.file);
+  // Before the pool: a failure here has no workers to stop.
+  const results = openResults(args.out);
+  let engine: InferenceEngine;
+  try {
+    engine = await InferenceEngine.create(poolOptions);
+  } catch (error) {
+    results.close();
+    throw error;
+  }
+  let batch: { exitCode: number; summary: string };
+  try {
+    batch = await runBatch(engine, links, results, args);
+  } finally {
+    // Every way out closes the pool: its workers would keep this process alive, and a throw would leave it hanging.
+    await engine.close({ drainTimeoutMs: 0 });
+    results.close();
+  }
+  (args.out === undefined ? process.stderr : process.stdout).write(batch.summary);
+  return batch.exitCode;
+}
+
+async function runBatch(engine: InferenceEngine, links: unknown[], results: Results, args: Arguments): Promise<{ exitCode: number; summary: string }> {
   const pool = engine.pool;
-  const out = args.out === undefined ? 1 : openSync(args.out, 'w');
-  const report = args.out === undefined ? process.stderr : process.stdout;
   const tty = process.stderr.isTTY === true;
 
   // What the summary needs, from the audit trail: task times, kills, peak memory.
@@ -219,7 +294,7 @@ async function infer(argv: string[]): Promise<number> {
   links.forEach((link, index) => {
     if (typeof link === 'object' && link !== null && 'unreadable' in link) {
       byOutcome.set('invalid', (byOutcome.get('invalid') ?? 0) + 1);
-      writeSync(out, `${JSON.stringify({ index, linkId: null, status: 'failed', kind: 'invalid', code: 'ERR_INVALID_LINK', message: (link as UnreadableLink).unreadable })}\n`);
+      results.write(`${JSON.stringify({ index, linkId: null, status: 'failed', kind: 'invalid', code: 'ERR_INVALID_LINK', message: (link as UnreadableLink).unreadable })}\n`);
     } else {
       readable.push(link);
       originalIndex.push(index);
@@ -236,7 +311,7 @@ async function infer(argv: string[]): Promise<number> {
       if (interrupted && !outcome.ok && (outcome.failure.kind === 'cancelled' || outcome.failure.kind === 'rejected')) continue;
       const key = outcome.ok ? 'ok' : outcome.failure.kind;
       byOutcome.set(key, (byOutcome.get(key) ?? 0) + 1);
-      writeSync(out, `${outcomeLine({ ...outcome, index: originalIndex[outcome.index] as number })}\n`);
+      results.write(`${outcomeLine({ ...outcome, index: originalIndex[outcome.index] as number })}\n`);
     }
   } finally {
     clearInterval(ticker);
@@ -246,8 +321,6 @@ async function infer(argv: string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
   }
   const elapsedMs = performance.now() - t0;
-  await engine.close({ drainTimeoutMs: 0 });
-  if (out !== 1) closeSync(out);
 
   const sorted = taskMs.sort((a, b) => a - b);
   const lines = [
@@ -259,8 +332,7 @@ async function infer(argv: string[]): Promise<number> {
     `  throughput    ${((sorted.length / elapsedMs) * 1000).toFixed(1)} links/s`,
     `  peak RSS      ${[...peakRss].map(([id, bytes]) => `${id} ${mib(bytes)}`).join(' · ')}`,
   ];
-  report.write(`${lines.join('\n')}\n`);
-  return interrupted ? 130 : 0;
+  return { exitCode: interrupted ? 130 : 0, summary: `${lines.join('\n')}\n` };
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -80,7 +80,10 @@ for (const event of audit) {
   if (event.type === 'worker.killed') {
     console.log(`${t}  ${event.workerId} killed (pid ${String(event.pid)}): ${event.termination.reason}${event.taskId ? `, task ${event.taskId} failed at once` : ''}`);
   } else if (event.type === 'worker.restart-scheduled') {
-    console.log(`${t}  ${event.workerId} restart in ${event.delayMs} ms (${event.counted ? `a failure: ${event.failuresInWindow} in the window` : 'a deliberate kill: not counted'})`);
+    const why = event.counted
+      ? `its own failure: ${event.failuresInWindow} in the window`
+      : `charged to task ${String(event.taskId ?? '(none)')}, not counted against the pool`;
+    console.log(`${t}  ${event.workerId} restart in ${event.delayMs} ms (${why})`);
   } else if (event.type === 'worker.restarted') {
     console.log(`${t}  ${event.workerId} ready again as pid ${String(event.pid)} (generation ${event.generation})`);
   } else if (event.type === 'memory.warning') {

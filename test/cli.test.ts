@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,30 @@ function linksFile(name: string, lines: string[]): string {
 }
 
 const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+
+/**
+ * Runs the CLI with a marker in its environment, which its workers inherit, so that any
+ * process the run left behind can be found afterwards. A run that hangs is killed at
+ * `timeout` and comes back with a null status.
+ */
+function runMarked(args: string[], timeout = 20_000) {
+  const marker = `${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const result = spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', timeout, env: { ...process.env, POOLVISOR_CLI_TEST_RUN: marker } });
+  return { ...result, leftBehind: () => runningWith(marker) };
+}
+
+function runningWith(marker: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`POOLVISOR_CLI_TEST_RUN=${marker}`) && isAlive(pid);
+      } catch {
+        return false;
+      }
+    });
+}
 
 describe('poolvisor infer', () => {
   it('writes one JSON line per link, prints plain progress when not a TTY, and a summary; exits 0 with failed links', () => {
@@ -76,6 +100,50 @@ describe('poolvisor infer', () => {
     const unknown = run(['frobnicate']);
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toContain('unknown command "frobnicate"');
+  });
+
+  it('refuses an --out it cannot open before any worker starts: one line naming the flag, exit 1, no hang', () => {
+    const result = runMarked(['infer', 'docs/examples/links.jsonl', '--workers', '2', '--out', '/nonexistent/x']);
+    expect(result.status).toBe(1);
+    // No progress line: the pool never started.
+    expect(result.stderr).toBe('poolvisor infer: --out /nonexistent/x: cannot open for writing (ENOENT: no such file or directory)\n');
+    expect(result.leftBehind()).toEqual([]);
+  });
+
+  it('keeps the previous results when an option is wrong: --out is opened only once the options hold', () => {
+    const out = linksFile('previous.jsonl', ['{"index":0,"status":"ok"}']);
+    const result = run(['infer', linksFile('one-more.jsonl', [JSON.stringify(validLink(1))]), '--devices', 'tpu', '--out', out]);
+    expect(result.status).toBe(2);
+    expect(readFileSync(out, 'utf8')).toBe('{"index":0,"status":"ok"}\n');
+  });
+
+  it('closes the pool and exits 1 when a result cannot be written, to --out or to a closed stdout, leaving no worker', async () => {
+    const file = linksFile('three.jsonl', [1, 2, 3].map((i) => JSON.stringify(validLink(i))));
+    const full = runMarked(['infer', file, '--workers', '2', '--out', '/dev/full']);
+    expect(full.status).toBe(1);
+    expect(full.stderr).toMatch(/^progress: /m); // the pool did start
+    expect(full.stderr).toContain('poolvisor infer: --out /dev/full: cannot write (ENOSPC: no space left on device)\n');
+    expect(full.leftBehind()).toEqual([]);
+
+    // `poolvisor infer links.jsonl | head -1`: the reader goes away before the results come.
+    const child = spawn(process.execPath, [cli, 'infer', file, '--workers', '2'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const workers = new Set<number>();
+    const watch = setInterval(() => {
+      try {
+        for (const pid of readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(' ').filter(Boolean)) workers.add(Number(pid));
+      } catch {
+        // exited
+      }
+    }, 10);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (status) => resolve(status)));
+    clearInterval(watch);
+    expect(code).toBe(1);
+    expect(stderr).toContain('poolvisor infer: stdout: cannot write (EPIPE: broken pipe)\n');
+    expect(workers.size).toBeGreaterThan(0);
+    expect([...workers].filter(isAlive)).toEqual([]);
   });
 
   it('stops cleanly on SIGINT: finished results are on disk, running tasks are killed, no worker is left', async () => {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM } from './setup/browser.js';
 import { eventually, isAlive } from './support/processes.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -29,7 +30,7 @@ beforeAll(async () => {
     server.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
   });
   browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
 });

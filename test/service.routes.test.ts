@@ -136,6 +136,22 @@ describe('with a token', () => {
   });
 });
 
+describe('a poison input', () => {
+  it('is answered 422 ERR_TASK_QUARANTINED with its evidence and Retry-After, while other requests are served', async () => {
+    const crashed = [await post(service, { task: 'exitWith', payload: 7 }, '?wait=true'), await post(service, { task: 'exitWith', payload: 7 }, '?wait=true')];
+    expect(crashed.map((r) => [r.statusCode, r.json().error.code])).toEqual([
+      [200, 'ERR_WORKER_CRASHED'],
+      [200, 'ERR_WORKER_CRASHED'],
+    ]);
+    const refused = await post(service, { task: 'exitWith', payload: 7 });
+    expect(refused.statusCode).toBe(422);
+    expect(refused.json().error).toMatchObject({ code: 'ERR_TASK_QUARANTINED', failures: [{ code: 'CRASHED' }, { code: 'CRASHED' }] });
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(60);
+    const byKey = await post(service, { task: 'echo', payload: 'fine', key: 'k-1' }, '?wait=true');
+    expect(byKey.json()).toMatchObject({ state: 'succeeded', result: 'fine' });
+  });
+});
+
 describe('a degraded or closing pool', () => {
   it('answers 503 with the reason, and /readyz says not ready', async () => {
     const broken = await createService({

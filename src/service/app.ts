@@ -176,7 +176,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     const body = parseOptions(submitSchema, request.body);
     const names = pool.taskNames();
     if (names.length > 0 && !names.includes(body.task)) {
-      throw new HttpError(404, 'ERR_UNKNOWN_TASK', `no task "${body.task}" in the task module; it exports: ${names.join(', ')}`, { tasks: names });
+      throw new HttpError(404, 'ERR_UNKNOWN_TASK', `no task "${body.task}" in the task module; its tasks: ${names.join(', ')}`, { tasks: names });
     }
     const record = store.create(body.task);
     const { task, payload, ...runOptions } = body;

@@ -10,7 +10,7 @@ const actors = {
   terminateWorker: fromPromise(async () => ({ exitCode: 0, signal: null })),
 };
 const machine = supervisorMachine.provide({ actors: { worker: workerMachine.provide({ actors }) } });
-const actor = createActor(machine, { input: { devices: ['cpu', 'cpu'], worker: { memoryLimitBytes: 1e9, gpuMemoryLimitBytes: Infinity, softMemoryRatio: 0.8, memoryPollMs: 100, fastMemoryPollMs: 25, killGraceMs: 1000, startTimeoutMs: 1000 }, maxQueue: 1e6, maxBatch: Number(process.env.MAX_BATCH ?? 32), taskTimeoutMs: 60000, restart: { backoffMs: 100, maxBackoffMs: 1000, maxRestarts: 5, windowMs: 30000, jitterRatio: 0.2 }, now: Date.now, random: Math.random } });
+const actor = createActor(machine, { input: { devices: ['cpu', 'cpu'], worker: { memoryLimitBytes: 1e9, gpuMemoryLimitBytes: Infinity, softMemoryRatio: 0.8, memoryPollMs: 100, fastMemoryPollMs: 25, killGraceMs: 1000, startTimeoutMs: 1000 }, maxQueue: 1e6, maxBatch: Number(process.env.MAX_BATCH ?? 32), taskTimeoutMs: 60000, restart: { backoffMs: 100, maxBackoffMs: 1000, maxRestarts: 5, windowMs: 30000, jitterRatio: 0.2, recoverAfterMs: 30000, maxRecoverAfterMs: 600000 }, quarantine: { failures: 2, windowMs: 600000 }, now: Date.now, random: Math.random } });
 let done = 0; let resolveAll;
 actor.on('*', (e) => { if (e.type === 'task.succeeded' && ++done === N) resolveAll(); });
 actor.start();

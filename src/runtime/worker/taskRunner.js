@@ -38,15 +38,18 @@ export function serializeError(error) {
  */
 export function createTaskRunner({ tasks, send, identity }) {
   const names = taskNames(tasks);
+  // The names offered in `ready` are the only ones that run, so the list and the runner cannot disagree.
+  const offered = new Set(names);
 
   /** @param {WireTask} message */
   async function runOne(message) {
     const task = tasks[message.name];
-    if (typeof task !== 'function') {
+    if (!offered.has(message.name) || typeof task !== 'function') {
+      const what = isClass(task) ? ` ("${message.name}" is a class, not a task)` : '';
       const error = {
         name: 'TaskNotFoundError',
         code: 'ERR_TASK_NOT_FOUND',
-        message: `no task "${message.name}" in the task module; it exports: ${names.join(', ') || '(no functions)'}`,
+        message: `no task "${message.name}" in the task module${what}; its tasks: ${names.join(', ') || '(it exports no functions)'}`,
       };
       return send({ type: 'result', id: message.id, ok: false, error });
     }
@@ -89,9 +92,25 @@ export function createTaskRunner({ tasks, send, identity }) {
 }
 
 /**
+ * The exports a worker offers as tasks: its functions, less its classes. A module often
+ * exports its error classes beside its tasks, and a class called without `new` only throws.
  * @param {Record<string, unknown>} tasks
  * @returns {string[]}
  */
 export function taskNames(tasks) {
-  return Object.keys(tasks).filter((name) => typeof tasks[name] === 'function');
+  return Object.keys(tasks).filter((name) => typeof tasks[name] === 'function' && !isClass(tasks[name]));
+}
+
+// Taken once, from the intrinsic: a class may define a static toString() of its own.
+const sourceText = Function.prototype.toString;
+
+/**
+ * Whether `value` is a class, told by its source text, which for a class starts with the
+ * `class` keyword. A bound or native function shows no source (`function () { [native
+ * code] }`): it counts as a function, since binding is an ordinary way to make a task; a
+ * bound class is therefore offered, and fails as a TaskError when run.
+ * @param {unknown} value
+ */
+function isClass(value) {
+  return typeof value === 'function' && /^class[\s{]/.test(sourceText.call(value));
 }

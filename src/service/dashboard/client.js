@@ -175,7 +175,15 @@ function describeAudit(e) {
     case 'task.succeeded':
       return [`task ${e.taskId} succeeded on ${e.workerId} in ${Math.round(e.durationMs)} ms`, ''];
     case 'worker.restart-scheduled':
-      return [`${e.workerId} restart in ${e.delayMs} ms${e.counted ? ` (failure ${e.failuresInWindow} in window)` : ''}`, ''];
+      return [`${e.workerId} restart in ${e.delayMs} ms${e.counted ? ` (its own failure, ${e.failuresInWindow} in window)` : e.taskId ? ` (charged to task ${e.taskId})` : ''}`, ''];
+    case 'task.quarantined':
+      return [`input of ${e.name} quarantined after ${e.failures.length} failures (task ${e.taskId})`, 'kill'];
+    case 'pool.probe-failed':
+      return [`probe on ${e.workerId} failed; next in ${Math.round(e.nextProbeInMs / 1000)} s`, 'kill'];
+    case 'pool.recovered':
+      return [`pool recovered after ${Math.round(e.degradedForMs / 1000)} s degraded`, ''];
+    case 'lease.expired':
+      return [`lease ${e.leaseId} expired after ${e.timeoutMs} ms; ${e.workerId} ended`, 'kill'];
     case 'memory.warning':
       return [`${e.workerId} over the soft threshold: ${mib(e.usedBytes)} of ${mib(e.limitBytes)} ${e.resource}`, 'kill'];
     default:
