@@ -12,13 +12,14 @@
  * that the rest of the run still tests something.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as poolvisor from 'poolvisor';
 import { FAULTS } from './faults.mjs';
 import { ChaosLedger } from './invariants.mjs';
-import { commandLineOf, isAlive, liveChildren, startTimeOf } from './processes.mjs';
+import { commandLineOf, isAlive, liveChildren, startTimeOf, threadCount } from './processes.mjs';
 import { Random } from './random.mjs';
 import { TaskBook } from './taskBook.mjs';
 
@@ -265,7 +266,13 @@ async function closeAndCheck() {
   for (const pid of liveChildren()) {
     if (!survivors.some((survivor) => survivor.pid === pid)) survivors.push({ pid, what: 'child of the host', command: commandLineOf(pid) });
   }
-  ledger.check('closeLeavesNothing', survivors.length === 0, () => ({ survivors: survivors.length, first: survivors.slice(0, 5) }));
+  // A worker thread that outlives close() is an OS thread more than before the first pool.
+  const extraThreads = threadCount() - threadsBeforePools;
+  ledger.check('closeLeavesNothing', survivors.length === 0 && extraThreads <= 0, () => ({
+    survivors: survivors.length,
+    first: survivors.slice(0, 5),
+    threadsMoreThanBefore: extraThreads,
+  }));
   // Evidence taken: clean up, so that the machine is not left with them.
   for (const { pid } of survivors) {
     try {
@@ -374,6 +381,9 @@ async function killWorkersFromOutside(until) {
 // ── the run ──────────────────────────────────────────────────────────────────
 
 const rss = { warmUp: 0, end: 0 };
+// libuv starts its whole threadpool on first use: use it now, so the count is stable.
+await stat('.');
+const threadsBeforePools = threadCount();
 const startedAt = Date.now();
 const endAt = startedAt + DURATION_MS;
 pool = await openPool();

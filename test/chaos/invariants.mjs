@@ -15,7 +15,7 @@ export const INVARIANTS = /** @type {const} */ ([
   { name: 'notDegraded', title: 'never degraded, never a PoolDegradedError' },
   { name: 'fullSize', title: 'back to full size within 5 s of the last fault' },
   { name: 'descendants', title: 'grandchildren die with their worker (3 s)' },
-  { name: 'closeLeavesNothing', title: 'no process of the pool survives close()' },
+  { name: 'closeLeavesNothing', title: 'no process or thread of the pool survives close()' },
   { name: 'memory', title: 'host RSS: end ≤ warm-up + max(64 MiB, 25 %)' },
 ]);
 

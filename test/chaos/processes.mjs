@@ -40,6 +40,11 @@ export function commandLineOf(pid) {
   }
 }
 
+/** The OS threads of this process: worker threads, V8's and libuv's. */
+export function threadCount() {
+  return Number(/^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
+}
+
 /** Live children of this process, started by any of its threads (worker threads fork too). */
 export function liveChildren() {
   /** @type {number[]} */
