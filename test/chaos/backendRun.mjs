@@ -126,7 +126,7 @@ let poolsOpened = 0;
 let poolOpenedAt = 0;
 /** Worker pids seen (audit trail, status), with their start times, until seen gone. */
 const workerPids = new Map();
-/** @type {Map<number, { start: number, workerPid: number, workerStart: number | undefined, detached: boolean, workerGoneAt?: number, reported?: boolean }>} */
+/** @type {Map<number, { start: number, workerPid: number, workerStart: number | undefined, detached: boolean, workerGoneAt: number | undefined, reported: boolean }>} */
 const grandchildren = new Map();
 /** Per poison input, the workers it crashed in the current pool (a new pool forgets, and so does this). */
 const poisonCrashes = new Map();
@@ -200,24 +200,32 @@ function describeWorkers(of) {
   return { state: status.state, workers: status.workers.map((worker) => `${worker.id} ${worker.state}`) };
 }
 
-/** Takes in the grandchildren tasks reported, and checks that each dies with its worker. */
+/** Takes in the grandchildren that reported themselves, and checks that each dies with its worker. */
 function sweepProcesses() {
-  for (const file of readdirSync(dir)) {
-    if (!file.endsWith('.json')) continue;
-    const path = join(dir, file);
-    const record = JSON.parse(readFileSync(path, 'utf8'));
-    unlinkSync(path);
-    ledger.count(record.detached ? 'grandchildren started, detached' : 'grandchildren started');
-    if (record.start !== undefined) grandchildren.set(record.pid, record);
-  }
   const now = Date.now();
+  for (const file of readdirSync(dir)) {
+    if (!file.endsWith('.grandchild')) continue;
+    const path = join(dir, file);
+    const [pid, workerPid, how] = readFileSync(path, 'utf8').trim().split(' ');
+    unlinkSync(path);
+    const detached = how === 'detached';
+    ledger.count(detached ? 'grandchildren started, detached' : 'grandchildren started');
+    const start = startTimeOf(Number(pid));
+    if (start === undefined) {
+      ledger.check('descendants', true, () => undefined); // gone already
+      continue;
+    }
+    // Known workers are kept with their start time until seen gone: not known, already gone.
+    const workerStart = workerPids.get(Number(workerPid));
+    grandchildren.set(Number(pid), { start, workerPid: Number(workerPid), workerStart, detached, workerGoneAt: workerStart === undefined ? now : undefined, reported: false });
+  }
   for (const [pid, child] of grandchildren) {
     if (!isAlive(pid, child.start)) {
       if (!child.reported) ledger.check('descendants', true, () => undefined);
       grandchildren.delete(pid);
       continue;
     }
-    if (child.reported || isAlive(child.workerPid, child.workerStart)) continue;
+    if (child.reported || (child.workerStart !== undefined && isAlive(child.workerPid, child.workerStart))) continue;
     child.workerGoneAt ??= now;
     if (now - child.workerGoneAt > DESCENDANT_GRACE_MS) {
       child.reported = true;

@@ -7,9 +7,8 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { renameSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { commandLineOf, startTimeOf } from './processes.mjs';
 
 /** @param {number} ms */
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -117,21 +116,24 @@ export function poison({ id, via }) {
 }
 
 /**
+ * What a grandchild runs: ignore SIGTERM (an ignored signal stays ignored across exec),
+ * report itself to the harness as `<its pid> <the worker's pid> <detached|grouped>`
+ * (whole: written aside, then renamed), then sleep. It reports itself, not the task,
+ * so that a worker killed the moment after the spawn leaves no grandchild unknown.
+ */
+const GRANDCHILD = 'trap "" TERM; echo "$$ $PPID $1" > "$0/$$.tmp" && mv "$0/$$.tmp" "$0/$$.grandchild"; exec sleep 3600';
+
+/**
  * Starts a grandchild that ignores SIGTERM (`detached`: in a process group of its own,
- * where a signal to the worker's group does not reach it), writes its pid to `dir` for
- * the harness to follow, then runs away (`spin`) or crashes (`exit`). Either way the
- * worker dies, and the grandchild must die with it.
+ * where a signal to the worker's group does not reach it), waits until it has reported
+ * itself in `dir`, then runs away (`spin`) or crashes (`exit`). Either way the worker
+ * dies, and the grandchild must die with it.
  * @param {{ n: number, dir: string, detached: boolean, then: 'spin' | 'exit' }} payload
  */
-export async function spawnGrandchild({ n, dir, detached, then }) {
-  const child = spawn('sh', ['-c', 'trap "" TERM; exec sleep 3600'], { stdio: 'ignore', detached });
-  const pid = /** @type {number} */ (child.pid);
-  // After the exec SIGTERM is surely ignored (an ignored signal stays ignored across exec).
-  for (let i = 0; i < 200 && !commandLineOf(pid).startsWith('sleep'); i += 1) await sleep(5);
-  const record = { n, pid, start: startTimeOf(pid), workerPid: process.pid, workerStart: startTimeOf(process.pid), detached };
-  const file = join(dir, `${pid}.json`);
-  writeFileSync(`${file}.tmp`, JSON.stringify(record));
-  renameSync(`${file}.tmp`, file); // the harness reads only whole files
+export async function spawnGrandchild({ dir, detached, then }) {
+  const child = spawn('sh', ['-c', GRANDCHILD, dir, detached ? 'detached' : 'grouped'], { stdio: 'ignore', detached });
+  const report = join(dir, `${child.pid}.grandchild`);
+  for (let i = 0; i < 400 && !existsSync(report); i += 1) await sleep(5);
   if (then === 'exit') process.exit(9);
   return spin();
 }
