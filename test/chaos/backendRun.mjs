@@ -11,7 +11,7 @@
  * A pool that degrades is a violation; it is then closed (and checked) and replaced, so
  * that the rest of the run still tests something.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,8 @@ import { parseArgs } from 'node:util';
 import * as poolvisor from 'poolvisor';
 import { FAULTS } from './faults.mjs';
 import { ChaosLedger } from './invariants.mjs';
-import { commandLineOf, isAlive, liveChildren, startTimeOf, threadCount } from './processes.mjs';
+import { threadCount } from './processes.mjs';
+import { ProcessWatch } from './processWatch.mjs';
 import { Random } from './random.mjs';
 import { TaskBook } from './taskBook.mjs';
 
@@ -52,7 +53,6 @@ const WARM_UP_MS = Math.min(DURATION_MS / 2, Math.max(5_000, Math.min(60_000, DU
 /** How long jobs may take to settle once submitting stops: every deadline is ≤ 10 s. */
 const SETTLE_MS = 30_000;
 const FULL_SIZE_MS = 5_000;
-const DESCENDANT_GRACE_MS = 3_000;
 const CLOSE_GRACE_MS = 1_000;
 /**
  * A slot is killed from outside at most every 10 s: at most 3 in the pool's 30 s restart
@@ -93,6 +93,7 @@ if (backend === 'thread') {
   notes.push('thread backend: no off-heap, self SIGKILL, grandchild or external kill -9 faults (they would hit the host: docs/devices.md)');
 }
 const dir = mkdtempSync(join(tmpdir(), 'poolvisor-chaos-'));
+const processes = new ProcessWatch(ledger, dir);
 
 /** @param {number} ms */
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -124,19 +125,8 @@ let pool;
 let degraded;
 let poolsOpened = 0;
 let poolOpenedAt = 0;
-/** Worker pids seen (audit trail, status), with their start times, until seen gone. */
-const workerPids = new Map();
-/** @type {Map<number, { start: number, workerPid: number, workerStart: number | undefined, detached: boolean, workerGoneAt: number | undefined, reported: boolean }>} */
-const grandchildren = new Map();
 /** Per poison input, the workers it crashed in the current pool (a new pool forgets, and so does this). */
 const poisonCrashes = new Map();
-
-/** @param {number | undefined} pid */
-function rememberWorker(pid) {
-  if (pid === undefined || workerPids.has(pid)) return;
-  const start = startTimeOf(pid);
-  if (start !== undefined) workerPids.set(pid, start);
-}
 
 async function openPool() {
   const opened = await poolvisor.createPool({
@@ -157,7 +147,7 @@ async function openPool() {
     switch (event.type) {
       case 'worker.spawned':
       case 'worker.restarted':
-        rememberWorker(event.pid);
+        processes.rememberWorker(event.pid);
         break;
       case 'worker.killed':
         ledger.count(`audit: worker killed, ${event.termination.reason}`);
@@ -184,7 +174,7 @@ async function openPool() {
         break;
     }
   });
-  for (const worker of opened.status().workers) rememberWorker(worker.pid);
+  for (const worker of opened.status().workers) processes.rememberWorker(worker.pid);
   return opened;
 }
 
@@ -200,45 +190,10 @@ function describeWorkers(of) {
   return { state: status.state, workers: status.workers.map((worker) => `${worker.id} ${worker.state}`) };
 }
 
-/** Takes in the grandchildren that reported themselves, and checks that each dies with its worker. */
+/** Follows what the pool started: its workers now, the grandchildren that reported. */
 function sweepProcesses() {
-  const now = Date.now();
-  for (const file of readdirSync(dir)) {
-    if (!file.endsWith('.grandchild')) continue;
-    const path = join(dir, file);
-    const [pid, workerPid, how] = readFileSync(path, 'utf8').trim().split(' ');
-    unlinkSync(path);
-    const detached = how === 'detached';
-    ledger.count(detached ? 'grandchildren started, detached' : 'grandchildren started');
-    const start = startTimeOf(Number(pid));
-    if (start === undefined) {
-      ledger.check('descendants', true, () => undefined); // gone already
-      continue;
-    }
-    // Known workers are kept with their start time until seen gone: not known, already gone.
-    const workerStart = workerPids.get(Number(workerPid));
-    grandchildren.set(Number(pid), { start, workerPid: Number(workerPid), workerStart, detached, workerGoneAt: workerStart === undefined ? now : undefined, reported: false });
-  }
-  for (const [pid, child] of grandchildren) {
-    if (!isAlive(pid, child.start)) {
-      if (!child.reported) ledger.check('descendants', true, () => undefined);
-      grandchildren.delete(pid);
-      continue;
-    }
-    if (child.reported || (child.workerStart !== undefined && isAlive(child.workerPid, child.workerStart))) continue;
-    child.workerGoneAt ??= now;
-    if (now - child.workerGoneAt > DESCENDANT_GRACE_MS) {
-      child.reported = true;
-      ledger.check('descendants', false, () => ({
-        pid,
-        detached: child.detached,
-        workerPid: child.workerPid,
-        aliveMsAfterWorker: now - /** @type {number} */ (child.workerGoneAt),
-      }));
-    }
-  }
-  for (const [pid, start] of workerPids) if (!isAlive(pid, start)) workerPids.delete(pid);
-  if (pool.status().state !== 'closed') for (const worker of pool.status().workers) rememberWorker(worker.pid);
+  processes.sweep();
+  if (pool.status().state !== 'closed') for (const worker of pool.status().workers) processes.rememberWorker(worker.pid);
 }
 
 /**
@@ -264,16 +219,7 @@ async function closeAndCheck() {
   const closed = await Promise.race([pool.close({ drainTimeoutMs: 5_000 }).then(() => true), sleep(30_000).then(() => false)]);
   ledger.check('closeLeavesNothing', closed, () => ({ problem: 'close() did not resolve within 30 s', ...describeWorkers(pool) }));
   await sleep(CLOSE_GRACE_MS);
-  sweepProcesses();
-  /** @type {{ pid: number, what: string, command: string }[]} */
-  const survivors = [];
-  for (const [pid, start] of workerPids) if (isAlive(pid, start)) survivors.push({ pid, what: 'worker', command: commandLineOf(pid) });
-  for (const [pid, child] of grandchildren) {
-    if (isAlive(pid, child.start)) survivors.push({ pid, what: child.detached ? 'grandchild, detached' : 'grandchild', command: commandLineOf(pid) });
-  }
-  for (const pid of liveChildren()) {
-    if (!survivors.some((survivor) => survivor.pid === pid)) survivors.push({ pid, what: 'child of the host', command: commandLineOf(pid) });
-  }
+  const survivors = processes.takeSurvivors();
   // A worker thread that outlives close() is an OS thread more than before the first pool.
   const extraThreads = threadCount() - threadsBeforePools;
   ledger.check('closeLeavesNothing', survivors.length === 0 && extraThreads <= 0, () => ({
@@ -290,8 +236,6 @@ async function closeAndCheck() {
     }
   }
   if (survivors.length > 0) ledger.count('survivors the harness killed after close()', survivors.length);
-  workerPids.clear();
-  grandchildren.clear();
 }
 
 // ── jobs ─────────────────────────────────────────────────────────────────────
@@ -373,7 +317,7 @@ async function killWorkersFromOutside(until) {
     const victim = killer.pick(candidates);
     const pid = /** @type {number} */ (victim.pid);
     // The machine is shared: never signal a pid that is not (or no longer) the worker the pool reported.
-    if (!workerPids.has(pid) || !isAlive(pid, workerPids.get(pid))) continue;
+    if (!processes.isWorker(pid)) continue;
     book.killedPids.add(pid); // before the kill: the victim's task settles after it
     lastKill.set(victim.id, now);
     try {
