@@ -100,6 +100,7 @@ export class ProcessWorker implements ConnectedWorker {
       get stderrTail() {
         return worker.stderrTail;
       },
+      outputDone: new Promise((resolve) => child.stderr?.once('close', resolve)),
     };
     worker.tasks = await awaitReady(handshake, { what: 'worker process', ...options });
     return worker;
