@@ -132,11 +132,19 @@ export class ProcessWorker implements ConnectedWorker {
    */
   async terminate({ graceMs, immediate }: { graceMs: number; immediate: boolean }): Promise<WorkerExit> {
     if (this.exit === undefined) {
-      // Now, while the worker lives: once it is gone, its children are handed to init
-      // and no longer found under it.
+      // Frozen at once, so a runaway grows no further and a spinning task gives its core
+      // back; walked a turn later, since the walk takes a millisecond or so and the
+      // caller's rejection, settled in this turn, need not wait for it.
+      this.#signalGroup('SIGSTOP');
+      await new Promise((resolve) => setImmediate(resolve));
+      // While the worker lives: once it is gone, its children are init's and no longer
+      // found under it.
       collectTree([this.pid], this.#tree);
       if (immediate) this.#kill();
-      else this.#signal('SIGTERM');
+      else {
+        this.#signal('SIGTERM');
+        this.#signalGroup('SIGCONT'); // a stopped process acts on its SIGTERM only once continued
+      }
       const timer = immediate ? undefined : setTimeout(() => this.#kill(), graceMs);
       await this.exited;
       clearTimeout(timer);
