@@ -10,6 +10,8 @@ export interface SerializedError {
   readonly message: string;
   readonly stack?: string | undefined;
   readonly code?: string | undefined;
+  /** The error's own `cause`, the same way (a few levels deep at most). */
+  readonly cause?: SerializedError | undefined;
 }
 
 /** A task as handed to one worker: limits already resolved against the pool defaults. */

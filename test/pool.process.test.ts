@@ -147,6 +147,13 @@ describe('a pool of worker processes', () => {
     expect((missing as TaskError).cause).toMatchObject({ code: 'ERR_TASK_NOT_FOUND', message: expect.stringContaining('spin') });
   });
 
+  it("keeps a thrown error's own cause in TaskError's cause", async () => {
+    const { pool } = await open({ maxWorkers: 1 });
+    const error = await pool.run('failWithCause', 'x').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TaskError);
+    expect((error as TaskError).cause).toMatchObject({ message: 'could not parse x', cause: { name: 'SyntaxError', message: 'unexpected token in x' } });
+  });
+
   it('becomes degraded when the task module cannot load, instead of respawning forever', async () => {
     const { pool, events } = await open({
       task: fixture('brokenOnLoad.mjs'),

@@ -1,5 +1,6 @@
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import pidusage from 'pidusage';
+import { walkDescendants } from './worker/processTree.js';
 
 /**
  * Resident memory of a process and its descendants, in bytes; undefined when the
@@ -10,7 +11,7 @@ import pidusage from 'pidusage';
 export type ProcessTreeSampler = (pid: number, pids?: number[]) => number | undefined | Promise<number | undefined>;
 
 const LINUX = process.platform === 'linux';
-/** A fork bomb must not turn the sampler into one: at most this many processes per tree. */
+/** A fork bomb must not turn the sampler into one: at most this many processes per tree, root included. */
 const MAX_TREE_SIZE = 256;
 
 let pageSize: number | undefined;
@@ -90,14 +91,15 @@ function residentBytes(pid: number): number | undefined {
   return Number.parseInt(statm.slice(space + 1), 10) * (pageSize as number);
 }
 
-function childrenOf(pid: number): string {
-  return readProc(`/proc/${pid}/task/${pid}/children`) ?? '';
+function childrenOf(pid: number): string | undefined {
+  return readProc(`/proc/${pid}/task/${pid}/children`);
 }
 
 /**
  * Sums RSS over the tree rooted at `pid`. Children are those started by each
  * process's main thread, which is where Node's child_process spawns them; a child
- * started from a worker_thread is not seen (documented in docs/architecture.md).
+ * started from a worker_thread is not counted (the kill still reaches it: it reads
+ * every thread's list, which costs several times more than a sample may).
  */
 export function sampleProcessTreeRss(pid: number, pids?: number[]): number | undefined {
   pageSize ??= detectPageSize();
@@ -105,22 +107,18 @@ export function sampleProcessTreeRss(pid: number, pids?: number[]): number | und
   if (root === undefined) return undefined;
   pids?.push(pid);
   let total = root;
-  const pending = [pid];
-  let seen = 1;
-  while (pending.length > 0 && seen < MAX_TREE_SIZE) {
-    const list = childrenOf(pending.pop() as number);
-    if (list.length === 0) continue;
-    for (const field of list.split(' ')) {
-      if (field.length === 0 || field === '\n') continue;
-      const child = Number.parseInt(field, 10);
+  walkDescendants(
+    [pid],
+    childrenOf,
+    (child) => {
       const bytes = residentBytes(child);
-      if (bytes === undefined) continue;
+      if (bytes === undefined) return false;
       total += bytes;
       pids?.push(child);
-      pending.push(child);
-      seen += 1;
-    }
-  }
+      return true;
+    },
+    MAX_TREE_SIZE - 1,
+  );
   return total;
 }
 

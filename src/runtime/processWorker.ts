@@ -4,6 +4,7 @@ import type { TaskAssignment } from '../../machines/taskTypes.js';
 import type { WorkerExit } from '../../machines/workerActors.js';
 import { WORKER_ENV, type FromWorker, type ToWorker } from './protocol.js';
 import { awaitReady } from './startHandshake.js';
+import { collectTree, killTree, selfAndAncestors, signalTree } from './worker/processTree.js';
 import { sendTasks, type ConnectedWorker, type WorkerListener } from './workerConnection.js';
 
 const ENTRY = fileURLToPath(new URL('./worker/processEntry.js', import.meta.url));
@@ -22,9 +23,9 @@ export interface ProcessWorkerOptions {
 }
 
 /**
- * One worker OS process, forked into its own process group so that a kill reaches
- * everything the task started. Owns the IPC channel, the exit status and the tail of
- * stderr (the evidence a crash report carries).
+ * One worker OS process, forked into its own process group; a kill reaches that group
+ * and every process found under the worker, whatever group it moved to. Owns the IPC
+ * channel, the exit status and the tail of stderr (the evidence a crash report carries).
  */
 export class ProcessWorker implements ConnectedWorker {
   readonly pid: number;
@@ -34,6 +35,8 @@ export class ProcessWorker implements ConnectedWorker {
   /** The task module's exported functions, as the worker reported them when ready. */
   tasks: readonly string[] = [];
   #stderrTail = '';
+  /** The processes under the worker as last collected, by pid with their start times. */
+  readonly #tree = new Map<number, string>();
   #listener: WorkerListener | undefined;
 
   private constructor(private readonly child: ChildProcess) {
@@ -64,7 +67,7 @@ export class ProcessWorker implements ConnectedWorker {
   /** Forks a worker and resolves once its task module is loaded. */
   static async start(options: ProcessWorkerOptions): Promise<ProcessWorker> {
     const child = fork(ENTRY, [], {
-      detached: true, // its own process group: one kill reaches the grandchildren too
+      detached: true, // its own process group: one signal reaches the grandchildren that stay in it
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       execArgv: [...options.execArgv],
@@ -97,6 +100,7 @@ export class ProcessWorker implements ConnectedWorker {
       get stderrTail() {
         return worker.stderrTail;
       },
+      outputDone: new Promise((resolve) => child.stderr?.once('close', resolve)),
     };
     worker.tasks = await awaitReady(handshake, { what: 'worker process', ...options });
     return worker;
@@ -120,20 +124,46 @@ export class ProcessWorker implements ConnectedWorker {
 
 
   /**
-   * Ends the process group: SIGTERM, then SIGKILL after `graceMs` (or SIGKILL at once),
-   * and once the worker has exited, SIGKILL again for any grandchild that ignored the
-   * first signal. Resolves with the worker's exit; never rejects.
+   * Ends the worker and every process under it: SIGTERM, then SIGKILL after `graceMs`
+   * (or SIGKILL at once). Signals go to the process group and to each descendant found
+   * under the worker, since a grandchild that set up a group or session of its own is
+   * out of the group's reach. Once the worker has exited, whatever is left of them, and
+   * what they started since, gets SIGKILL. Resolves with the worker's exit; never rejects.
    */
   async terminate({ graceMs, immediate }: { graceMs: number; immediate: boolean }): Promise<WorkerExit> {
     if (this.exit === undefined) {
-      this.#signalGroup(immediate ? 'SIGKILL' : 'SIGTERM');
-      const timer = immediate ? undefined : setTimeout(() => this.#signalGroup('SIGKILL'), graceMs);
+      // Frozen at once, so a runaway grows no further and a spinning task gives its core
+      // back; walked a turn later, since the walk takes a millisecond or so and the
+      // caller's rejection, settled in this turn, need not wait for it.
+      this.#signalGroup('SIGSTOP');
+      await new Promise((resolve) => setImmediate(resolve));
+      // While the worker lives: once it is gone, its children are init's and no longer
+      // found under it.
+      collectTree([this.pid], this.#tree);
+      if (immediate) this.#kill();
+      else {
+        this.#signal('SIGTERM');
+        this.#signalGroup('SIGCONT'); // a stopped process acts on its SIGTERM only once continued
+      }
+      const timer = immediate ? undefined : setTimeout(() => this.#kill(), graceMs);
       await this.exited;
       clearTimeout(timer);
     }
-    this.#signalGroup('SIGKILL');
+    this.#kill();
     if (this.child.connected) this.child.disconnect();
     return this.exit as WorkerExit;
+  }
+
+  #signal(signal: NodeJS.Signals): void {
+    this.#signalGroup(signal);
+    signalTree(this.#tree, signal, selfAndAncestors());
+  }
+
+  /** SIGKILL for the group and all that is known of the tree, stopped first so that none of it forks away meanwhile. */
+  #kill(): void {
+    this.#signalGroup('SIGSTOP');
+    killTree(this.#tree, selfAndAncestors());
+    this.#signalGroup('SIGKILL');
   }
 
   #signalGroup(signal: NodeJS.Signals): void {

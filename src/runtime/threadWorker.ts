@@ -3,9 +3,12 @@ import type { TaskAssignment } from '../../machines/taskTypes.js';
 import type { WorkerExit } from '../../machines/workerActors.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 import { awaitReady } from './startHandshake.js';
+import { threadExecArgv } from './threadExecArgv.js';
 import { sendTasks, type ConnectedWorker, type WorkerListener } from './workerConnection.js';
 
 const ENTRY = new URL('./worker/threadEntry.js', import.meta.url);
+/** The host's options that apply to a thread; without the list a thread inherits them all. */
+const EXEC_ARGV = threadExecArgv(process.execArgv);
 
 export interface ThreadWorkerOptions {
   readonly workerId: string;
@@ -28,6 +31,8 @@ export class ThreadWorker implements ConnectedWorker {
   /** The task module's exported functions, as the worker reported them when ready. */
   tasks: readonly string[] = [];
   #outOfMemory = false;
+  /** What the thread died of, as its 'error' event said: the reason a start failed. */
+  #error: Error | undefined;
   #listener: WorkerListener | undefined;
 
   private constructor(
@@ -35,6 +40,7 @@ export class ThreadWorker implements ConnectedWorker {
     private readonly heapLimitBytes: number,
   ) {
     thread.on('error', (error: Error & { code?: string }) => {
+      this.#error = error;
       if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') this.#outOfMemory = true;
     });
     this.exited = new Promise((resolve) => {
@@ -61,6 +67,7 @@ export class ThreadWorker implements ConnectedWorker {
 
   static async start(options: ThreadWorkerOptions): Promise<ThreadWorker> {
     const thread = new Worker(ENTRY, {
+      execArgv: EXEC_ARGV,
       workerData: { taskModule: options.taskModule, workerId: options.workerId, device: 'cpu' },
       resourceLimits: { maxOldGenerationSizeMb: options.heapLimitMb },
     });
@@ -77,6 +84,9 @@ export class ThreadWorker implements ConnectedWorker {
       },
       kill: () => worker.terminate(),
       stderrTail: '',
+      get ownError() {
+        return worker.#error;
+      },
     };
     worker.tasks = await awaitReady(handshake, { what: 'worker thread', ...options });
     return worker;

@@ -8,6 +8,7 @@
  */
 
 import { Worker } from 'node:worker_threads';
+import { killOwnTree } from './processTree.js';
 import { createTaskRunner, serializeError, taskNames } from './taskRunner.js';
 
 /** @typedef {import('../protocol.js').FromWorker} FromWorker */
@@ -22,20 +23,18 @@ if (typeof process.send !== 'function') {
   process.exit(2);
 }
 
-// The pool is gone (it crashed or was killed): take our process group with us, so a
-// runaway task and whatever it started do not outlive their supervisor. The event
-// needs a free main thread; the watchdog thread covers a main thread that is stuck.
+// The pool is gone (it crashed or was killed): take everything we started with us,
+// also what left our process group, so a runaway task and its children do not outlive
+// their supervisor. The event needs a free main thread; the watchdog thread covers a
+// main thread that is stuck.
 new Worker(new URL('./orphanWatchdog.js', import.meta.url), {
-  workerData: { pid: process.pid, ppid: process.ppid, everyMs: 100 },
+  workerData: { ppid: process.ppid, everyMs: 100 },
   resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2 },
 }).unref();
-process.on('disconnect', () => {
-  try {
-    process.kill(-process.pid, 'SIGKILL');
-  } catch {
-    process.exit(0);
-  }
-});
+process.on('disconnect', () => killOwnTree());
+// A task that calls process.exit() ends the worker before the pool can collect its
+// tree; by the time the pool kills the group, a child that left it is init's.
+process.on('exit', () => killOwnTree({ keepSelf: true }));
 
 /**
  * @param {FromWorker} message

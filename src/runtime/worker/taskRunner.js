@@ -9,21 +9,28 @@
 /** @typedef {import('../protocol.js').WireTask} WireTask */
 /** @typedef {import('../../../machines/taskTypes.js').SerializedError} SerializedError */
 
+/** How many `cause`s deep an error is kept. */
+const MAX_CAUSE_DEPTH = 3;
+
 /**
- * Any thrown value as plain data that survives a process boundary. (The machines
- * have the same function; this side cannot import TypeScript from there.)
+ * Any thrown value as plain data that survives a process boundary, its `cause` a few
+ * levels deep. (The machines have the same function; this side cannot import
+ * TypeScript from there.)
  * @param {unknown} error
+ * @param {number} [depth]
  * @returns {SerializedError}
  */
-export function serializeError(error) {
+export function serializeError(error, depth = 0) {
   if (typeof error === 'object' && error !== null) {
-    const e = /** @type {{ name?: unknown, message?: unknown, stack?: unknown, code?: unknown }} */ (error);
-    return {
+    const e = /** @type {{ name?: unknown, message?: unknown, stack?: unknown, code?: unknown, cause?: unknown }} */ (error);
+    /** @type {SerializedError} */
+    const serialized = {
       name: typeof e.name === 'string' ? e.name : 'Error',
       message: typeof e.message === 'string' ? e.message : String(error),
       stack: typeof e.stack === 'string' ? e.stack : undefined,
       code: typeof e.code === 'string' ? e.code : undefined,
     };
+    return e.cause === undefined || depth >= MAX_CAUSE_DEPTH ? serialized : { ...serialized, cause: serializeError(e.cause, depth + 1) };
   }
   return { name: 'Error', message: String(error) };
 }
