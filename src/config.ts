@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import type { InspectionEvent, Observer } from 'xstate';
 import { ConfigError, type ConfigIssue } from './errors.js';
+import { threadExecArgv } from './runtime/threadExecArgv.js';
 
 /** The largest delay `setTimeout` honours; beyond it Node fires at once. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -110,9 +111,9 @@ export const poolOptionsSchema = z.strictObject({
       { error: 'expected a function or an observer object' },
     )
     .optional(),
-  /** Node flags for worker processes (e.g. `--max-old-space-size=4096`). */
+  /** Node flags for workers (e.g. `--max-old-space-size=4096`); a thread takes only those that load and run code (`--import`, …). */
   execArgv: z.array(z.string({ error: 'expected strings' }), { error: 'expected an array of strings' }).default([]),
-  /** Extra environment variables for worker processes. */
+  /** Extra environment variables for workers (a thread gets a copy of the host's environment with these on top). */
   env: z.record(z.string(), z.string({ error: 'expected string values' }), { error: 'expected an object of strings' }).default({}),
 });
 
@@ -215,6 +216,15 @@ function threadBackendIssues(input: Record<string, unknown>, parsed: z.output<ty
       field: input.workerDevices !== undefined ? 'workerDevices' : 'devices',
       message: `a worker thread cannot be given a GPU: CUDA_VISIBLE_DEVICES is per process, so every thread would see every GPU; got ${gpu}; ${PROCESS_BACKEND}`,
       received: input.workerDevices ?? input.devices,
+    });
+  }
+  // A thread can take only some Node options (the rest configure the whole process, or Node refuses them): no silent drop.
+  const refused = parsed.execArgv.filter((arg) => !threadExecArgv(parsed.execArgv).includes(arg));
+  if (refused.length > 0) {
+    issues.push({
+      field: 'execArgv',
+      message: `a worker thread takes only the Node options that load and run code (--import, --require, --conditions, --experimental-*, warnings…), got ${JSON.stringify(refused)}; for the heap limit use memoryLimitMb; ${PROCESS_BACKEND}`,
+      received: input.execArgv,
     });
   }
   for (const field of ['gpuMemoryLimitMb', 'memoryPollMs', 'softMemoryRatio'] as const) {

@@ -582,6 +582,8 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
           heapLimitMb: config.memoryLimitMb,
           spareWorkers: config.spareWorkers,
           startTimeoutMs: config.startTimeoutMs,
+          execArgv: config.execArgv,
+          env: config.env,
         })
       : createProcessRuntime({
           gpuSampler: gpu.sampler,
@@ -650,7 +652,17 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
           });
         }
       }
-      if (started.size === devices.length || event.type === 'pool.degraded' || event.type === 'pool.closed') {
+      // A thread's memory limit is its V8 heap: one too small for the task module to load ends every start.
+      if (event.type === 'worker.killed' && event.termination.reason === 'start-failed' && event.termination.error.cause?.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        tooSmall ??= new ConfigError([
+          {
+            field: 'memoryLimitMb',
+            message: `expected a V8 heap limit a worker thread can start in (its heap ran out while it loaded the task module), got ${config.memoryLimitMb}`,
+            received: config.memoryLimitMb,
+          },
+        ]);
+      }
+      if (tooSmall || started.size === devices.length || event.type === 'pool.degraded' || event.type === 'pool.closed') {
         unsubscribe();
         resolve();
       }

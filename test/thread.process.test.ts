@@ -124,12 +124,21 @@ describe('what the thread backend refuses', () => {
     [{ devices: ['cuda:0'] }, 'devices', 'CUDA_VISIBLE_DEVICES is per process'],
     [{ memoryPollMs: 50 }, 'memoryPollMs', 'V8 heap limit'],
     [{ softMemoryRatio: 0.5 }, 'softMemoryRatio', 'no soft threshold'],
+    [{ execArgv: ['--max-old-space-size=100'] }, 'execArgv', 'only the Node options that load and run code'],
   ] as const)('rejects %j naming the field and suggesting the process backend', async (options, field, why) => {
     const error = await createPool({ task: fixture('tasks.mjs'), backend: 'thread', ...(options as Partial<PoolOptions>) }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).issues[0]?.field).toBe(field);
     expect((error as ConfigError).message).toContain(why);
     expect((error as ConfigError).message).toContain("use backend: 'process'");
+  });
+
+  it('gives a thread the pool env and the execArgv a thread can take, instead of dropping them', async () => {
+    const pool = await open({ maxWorkers: 1, env: { POOLVISOR_TEST_VALUE: 'from the pool' }, execArgv: ['--no-deprecation'] });
+    const seen = (await pool.run('envOf', 'POOLVISOR_TEST_VALUE')) as { value: string; execArgv: string[] };
+    expect(seen.value).toBe('from the pool');
+    expect(seen.execArgv).toContain('--no-deprecation');
+    expect(process.env.POOLVISOR_TEST_VALUE).toBeUndefined(); // the thread's copy, not the host's
   });
 
   it('rejects a per-task memory limit for that task only', async () => {

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createPool, PoolDegradedError, type Pool, type PoolOptions } from '../src/index.js';
+import { ConfigError, createPool, PoolDegradedError, type Pool, type PoolOptions } from '../src/index.js';
 import { threadExecArgv } from '../src/runtime/threadExecArgv.js';
 import { fixture } from './support/processes.js';
 
@@ -36,13 +36,11 @@ describe('a worker that cannot start says why', () => {
     expect((error as PoolDegradedError).message).toContain('this module is broken on purpose');
   });
 
-  it('names the error a thread ended with before its task module was loaded', async () => {
+  it('refuses a thread heap limit too small to start in, naming the field', async () => {
     // A heap too small for Node to boot in: the thread fails before our entry can report anything.
-    const pool = await open({ backend: 'thread', memoryLimitMb: 2 });
-    const lastError = pool.status().degraded?.lastError;
-    expect(lastError?.message).toContain('JS heap out of memory');
-    expect(lastError?.cause).toMatchObject({ code: 'ERR_WORKER_OUT_OF_MEMORY', message: expect.stringContaining('JS heap out of memory') });
-    expect((await pool.run('echo', 1).catch((e: unknown) => e) as Error).message).toContain('JS heap out of memory');
+    const error = await open({ backend: 'thread', memoryLimitMb: 2 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).issues).toMatchObject([{ field: 'memoryLimitMb', received: 2, message: expect.stringContaining('its heap ran out while it loaded the task module') }]);
   });
 
   it.each([

@@ -20,6 +20,8 @@ export interface ThreadRuntimeOptions {
   readonly spareWorkers: number;
   /** How long a spare may take to start. */
   readonly startTimeoutMs: number;
+  readonly execArgv: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
 }
 
 const asThread = (worker: StartedWorker): ThreadWorker => worker.handle as ThreadWorker;
@@ -36,7 +38,15 @@ const THREAD_DEVICE = 'cpu';
  */
 export function createThreadRuntime(options: ThreadRuntimeOptions) {
   const startThread = (workerId: string, startTimeoutMs: number, signal?: AbortSignal) =>
-    ThreadWorker.start({ workerId, taskModule: options.taskModule, startTimeoutMs, heapLimitMb: options.heapLimitMb, signal });
+    ThreadWorker.start({
+      workerId,
+      taskModule: options.taskModule,
+      startTimeoutMs,
+      heapLimitMb: options.heapLimitMb,
+      execArgv: options.execArgv,
+      env: options.env,
+      signal,
+    });
   const spares = new SpareWorkers(options.spareWorkers, () => startThread('', options.startTimeoutMs));
 
   const actors = {

@@ -16,6 +16,10 @@ export interface ThreadWorkerOptions {
   readonly startTimeoutMs: number;
   /** V8 heap limit of the thread: the only memory limit a thread can have. */
   readonly heapLimitMb: number;
+  /** The pool's `execArgv` option, after the host's own options that apply to a thread. */
+  readonly execArgv: readonly string[];
+  /** The pool's `env` option: added to the thread's copy of the host's environment. */
+  readonly env: Readonly<Record<string, string>>;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -67,7 +71,10 @@ export class ThreadWorker implements ConnectedWorker {
 
   static async start(options: ThreadWorkerOptions): Promise<ThreadWorker> {
     const thread = new Worker(ENTRY, {
-      execArgv: EXEC_ARGV,
+      // The pool's own execArgv was checked at createPool: only options a thread can take.
+      execArgv: options.execArgv.length > 0 ? [...EXEC_ARGV, ...options.execArgv] : EXEC_ARGV,
+      // A thread's process.env is a copy of the host's, with the pool's `env` on top.
+      ...(Object.keys(options.env).length > 0 ? { env: { ...process.env, ...options.env } } : {}),
       workerData: { taskModule: options.taskModule, workerId: options.workerId, device: 'cpu' },
       resourceLimits: { maxOldGenerationSizeMb: options.heapLimitMb },
     });
