@@ -48,8 +48,11 @@ export function createProcessRuntime(options: ProcessRuntimeOptions) {
 
   const actors = {
     startWorker: fromPromise<StartedWorker, StartWorkerInput>(async ({ input, signal }) => {
-      const worker = await spares.adoptOrStart(input.device, input.workerId, () =>
-        startProcess(input.workerId, input.device, input.startTimeoutMs, signal),
+      const worker = await spares.adoptOrStart(
+        input.device,
+        input.workerId,
+        () => startProcess(input.workerId, input.device, input.startTimeoutMs, signal),
+        signal,
       );
       return { pid: worker.pid, handle: worker, tasks: worker.tasks };
     }),

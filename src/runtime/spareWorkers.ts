@@ -18,9 +18,16 @@ export interface SpareWorker {
  * starts will then meet the same failure and report it, with backoff, rather than
  * this class retrying in the background.
  */
+/** A spare still starting; a slot that needs a worker before it is ready may claim it. */
+interface StartingSpare<W> {
+  claimed: boolean;
+  /** The worker, or undefined if its start failed. */
+  readonly worker: Promise<W | undefined>;
+}
+
 export class SpareWorkers<W extends SpareWorker> {
   readonly #ready = new Map<string, W[]>();
-  readonly #starting = new Map<string, number>();
+  readonly #starting = new Map<string, Array<StartingSpare<W>>>();
   readonly #inFlight = new Set<Promise<unknown>>();
   #disabled = false;
   #closed = false;
@@ -45,14 +52,31 @@ export class SpareWorkers<W extends SpareWorker> {
   }
 
   /**
-   * A worker for slot `workerId`: a ready spare, given the slot's identity, or else one
-   * started now with `start`.
+   * A worker for slot `workerId`: a ready spare, given the slot's identity; else a spare
+   * still starting, claimed and awaited (it started earlier, so it is ready sooner than
+   * a worker started now); else one started now with `start`. `signal` aborts the wait
+   * (the slot's start was cancelled): the claimed spare is then ended, never leaked.
    */
-  async adoptOrStart(device: string, workerId: string, start: () => Promise<W>): Promise<W> {
+  async adoptOrStart(device: string, workerId: string, start: () => Promise<W>, signal?: AbortSignal): Promise<W> {
     const spare = this.#take(device);
-    if (spare === undefined) return start();
-    spare.adopt(workerId);
-    return spare;
+    if (spare !== undefined) {
+      spare.adopt(workerId);
+      return spare;
+    }
+    const starting = this.#starting.get(device)?.find((entry) => !entry.claimed);
+    if (starting !== undefined) {
+      starting.claimed = true;
+      const worker = await starting.worker;
+      if (worker !== undefined && signal?.aborted) {
+        await worker.terminate({ graceMs: 0, immediate: true });
+        throw new Error('worker start aborted');
+      }
+      if (worker !== undefined && worker.exit === undefined) {
+        worker.adopt(workerId);
+        return worker;
+      }
+    }
+    return start();
   }
 
   /** Spares again after a failure turned them off (the pool recovered: the cause is gone). */
@@ -63,25 +87,32 @@ export class SpareWorkers<W extends SpareWorker> {
   /** Starts spares for `device` up to the configured number. */
   fill(device: string): void {
     if (this.#disabled || this.#closed || this.perDevice <= 0) return;
-    const have = (this.#ready.get(device)?.length ?? 0) + (this.#starting.get(device) ?? 0);
+    const starting = this.#starting.get(device) ?? [];
+    this.#starting.set(device, starting);
+    const have = (this.#ready.get(device)?.length ?? 0) + starting.filter((entry) => !entry.claimed).length;
     for (let i = have; i < this.perDevice; i += 1) {
-      this.#starting.set(device, (this.#starting.get(device) ?? 0) + 1);
-      const starting = this.start(device).then(
-        (worker) => {
-          if (this.#closed) return worker.terminate({ graceMs: 0, immediate: true });
-          const list = this.#ready.get(device) ?? [];
-          list.push(worker);
-          this.#ready.set(device, list);
-          return undefined;
-        },
-        () => {
-          this.#disabled = true;
-        },
-      );
-      const tracked = starting.finally(() => {
-        this.#starting.set(device, (this.#starting.get(device) ?? 1) - 1);
-        this.#inFlight.delete(tracked);
-      });
+      const entry: StartingSpare<W> = {
+        claimed: false,
+        worker: this.start(device).then(
+          (worker) => {
+            starting.splice(starting.indexOf(entry), 1);
+            // Claimed while starting: its claimer adopts it (or ends it, if the pool closed meanwhile).
+            if (entry.claimed) return worker;
+            if (this.#closed) return worker.terminate({ graceMs: 0, immediate: true }).then(() => undefined);
+            const list = this.#ready.get(device) ?? [];
+            list.push(worker);
+            this.#ready.set(device, list);
+            return undefined;
+          },
+          () => {
+            starting.splice(starting.indexOf(entry), 1);
+            this.#disabled = true;
+            return undefined;
+          },
+        ),
+      };
+      starting.push(entry);
+      const tracked = entry.worker.finally(() => this.#inFlight.delete(tracked));
       this.#inFlight.add(tracked);
     }
   }

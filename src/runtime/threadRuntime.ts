@@ -51,7 +51,7 @@ export function createThreadRuntime(options: ThreadRuntimeOptions) {
 
   const actors = {
     startWorker: fromPromise<StartedWorker, StartWorkerInput>(async ({ input, signal }) => {
-      const worker = await spares.adoptOrStart(THREAD_DEVICE, input.workerId, () => startThread(input.workerId, input.startTimeoutMs, signal));
+      const worker = await spares.adoptOrStart(THREAD_DEVICE, input.workerId, () => startThread(input.workerId, input.startTimeoutMs, signal), signal);
       return { pid: undefined, handle: worker, tasks: worker.tasks };
     }),
 
