@@ -62,6 +62,22 @@ describe('every descendant dies with its worker', () => {
     lease.release();
   });
 
+  it('when the worker is killed from outside (kill -9): the memory poller last saw them', async () => {
+    const pool = await open({ memoryPollMs: 20 });
+    const lease = await pool.acquire();
+    // Started from the main thread: those the poller samples (a child of a worker_thread is not, docs/architecture.md).
+    const escapees = [await lease.run<number>('startDetachedGrandchild'), await lease.run<number>('startSessionGrandchild')];
+    started.push(...escapees);
+    const { pid: worker } = await lease.run<{ pid: number }>('whoami');
+    await new Promise((resolve) => setTimeout(resolve, 300)); // several polls
+    const spinning = lease.run('spin', null, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    process.kill(worker, 'SIGKILL');
+    expect(await spinning).toBeInstanceOf(WorkerCrashedError);
+    expect(await allGone(escapees)).toBe(true);
+    lease.release();
+  });
+
   it('after a cancel', async () => {
     const pool = await open();
     const lease = await pool.acquire();

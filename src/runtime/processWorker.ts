@@ -4,7 +4,7 @@ import type { TaskAssignment } from '../../machines/taskTypes.js';
 import type { WorkerExit } from '../../machines/workerActors.js';
 import { WORKER_ENV, type FromWorker, type ToWorker } from './protocol.js';
 import { awaitReady } from './startHandshake.js';
-import { collectTree, killTree, selfAndAncestors, signalTree } from './worker/processTree.js';
+import { collectTree, killTree, selfAndAncestors, signalTree, startTimeOf } from './worker/processTree.js';
 import { sendTasks, type ConnectedWorker, type WorkerListener } from './workerConnection.js';
 
 const ENTRY = fileURLToPath(new URL('./worker/processEntry.js', import.meta.url));
@@ -37,6 +37,8 @@ export class ProcessWorker implements ConnectedWorker {
   #stderrTail = '';
   /** The processes under the worker as last collected, by pid with their start times. */
   readonly #tree = new Map<number, string>();
+  /** Descendants (pid → start time) as the memory poller last saw them. */
+  #lastSeen = new Map<number, string>();
   #listener: WorkerListener | undefined;
 
   private constructor(private readonly child: ChildProcess) {
@@ -131,6 +133,10 @@ export class ProcessWorker implements ConnectedWorker {
    * what they started since, gets SIGKILL. Resolves with the worker's exit; never rejects.
    */
   async terminate({ graceMs, immediate }: { graceMs: number; immediate: boolean }): Promise<WorkerExit> {
+    // What the memory poller saw last: once the worker is dead its children are init's, and
+    // this is the only way left to find them (a worker killed from outside, a native crash).
+    for (const [pid, start] of this.#lastSeen) if (!this.#tree.has(pid)) this.#tree.set(pid, start);
+    collectTree(this.#lastSeen.keys(), this.#tree);
     if (this.exit === undefined) {
       // Frozen at once, so a runaway grows no further and a spinning task gives its core
       // back; walked a turn later, since the walk takes a millisecond or so and the
@@ -152,6 +158,23 @@ export class ProcessWorker implements ConnectedWorker {
     this.#kill();
     if (this.child.connected) this.child.disconnect();
     return this.exit as WorkerExit;
+  }
+
+  /**
+   * Remembers the descendants the memory poller found in its last sample (`pids`, the
+   * worker first), with their start times so a reused pid is never taken for one of them.
+   * Costs nothing while the worker runs alone, as it mostly does; a start time is read
+   * once per new descendant.
+   */
+  noteTree(pids: readonly number[]): void {
+    if (pids.length <= 1 && this.#lastSeen.size === 0) return;
+    const seen = new Map<number, string>();
+    for (const pid of pids) {
+      if (pid === this.pid) continue;
+      const start = this.#lastSeen.get(pid) ?? startTimeOf(pid);
+      if (start !== undefined) seen.set(pid, start);
+    }
+    this.#lastSeen = seen;
   }
 
   #signal(signal: NodeJS.Signals): void {
