@@ -679,9 +679,8 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
   }
   if (floor !== undefined) pool.setIdleWorkerBytes(floor);
   // A pool that recovers from degraded may have turned its spares off (a spare failed to start).
-  pool.on('event', (event) => {
-    if (event.type === 'pool.recovered') runtime.prepareSpares(devices);
-  });
+  // Heard on the actor, by type: an audit listener would make the pool copy every event for it.
+  actor.on('pool.recovered', () => runtime.prepareSpares(devices));
   if (pool.status().state === 'running') runtime.prepareSpares(devices);
   return pool;
 }

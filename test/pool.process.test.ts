@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ConfigError,
   createPool,
@@ -11,33 +11,15 @@ import {
   WorkerCrashedError,
   WorkerMemoryError,
   WorkerTimeoutError,
-  type Pool,
   type PoolAuditEvent,
   type PoolOptions,
 } from '../src/index.js';
 import { eventually, fixture, isAlive, liveWorkerChildren } from './support/processes.js';
+import { openPools, workerPids } from './support/openPools.js';
 
 const MiB = 1024 * 1024;
-const pools: Pool[] = [];
-
-async function open(options: Partial<PoolOptions> = {}): Promise<{ pool: Pool; events: PoolAuditEvent[] }> {
-  const pool = await createPool({ task: fixture('tasks.mjs'), maxWorkers: 2, killGraceMs: 200, ...options });
-  pools.push(pool);
-  const events: PoolAuditEvent[] = [];
-  pool.on('event', (event) => events.push(event));
-  return { pool, events };
-}
-
-const pids = (pool: Pool) => pool.status().workers.map((w) => w.pid).filter((pid): pid is number => pid !== undefined);
-
-afterEach(async () => {
-  const all = pools.splice(0);
-  const seen = all.flatMap(pids);
-  await Promise.all(all.map((pool) => pool.close({ drainTimeoutMs: 0 })));
-  for (const pid of seen) expect(isAlive(pid), `worker pid ${pid} still alive after close`).toBe(false);
-  // Spares included: nothing the pools started is left.
-  expect(liveWorkerChildren()).toEqual([]);
-});
+const open = openPools();
+const pids = workerPids;
 
 describe('a pool of worker processes', () => {
   it('runs tasks on separate processes and returns their values', async () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   ConfigError,
   createPool,
@@ -12,32 +12,13 @@ import {
   TaskQuarantinedError,
   WorkerCrashedError,
   WorkerTimeoutError,
-  type Pool,
   type PoolAuditEvent,
-  type PoolOptions,
 } from '../src/index.js';
-import { eventually, fixture, isAlive, liveWorkerChildren } from './support/processes.js';
+import { eventually, fixture, liveWorkerChildren } from './support/processes.js';
+import { openPools } from './support/openPools.js';
 
-const pools: Pool[] = [];
 const scratch = mkdtempSync(join(tmpdir(), 'poolvisor-reliability-'));
-
-async function open(options: Partial<PoolOptions> = {}): Promise<{ pool: Pool; events: PoolAuditEvent[] }> {
-  const pool = await createPool({ task: fixture('tasks.mjs'), maxWorkers: 2, killGraceMs: 200, ...options });
-  pools.push(pool);
-  const events: PoolAuditEvent[] = [];
-  pool.on('event', (event) => events.push(event));
-  return { pool, events };
-}
-
-const pids = (pool: Pool) => pool.status().workers.map((w) => w.pid).filter((pid): pid is number => pid !== undefined);
-
-afterEach(async () => {
-  const all = pools.splice(0);
-  const seen = all.flatMap(pids);
-  await Promise.all(all.map((pool) => pool.close({ drainTimeoutMs: 0 })));
-  for (const pid of seen) expect(isAlive(pid), `worker pid ${pid} still alive after close`).toBe(false);
-  expect(liveWorkerChildren()).toEqual([]);
-});
+const open = openPools();
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
