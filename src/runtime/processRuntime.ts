@@ -84,8 +84,10 @@ export function createProcessRuntime(options: ProcessRuntimeOptions) {
         const pids: number[] = [];
         const result = sample(pid, pids);
         if (typeof result === 'number' || result === undefined) {
-          // The tree as sampled is what a kill still reaches if the worker dies first (kill -9, a native crash).
-          if (result !== undefined) asProcess(input.worker).noteTree(pids);
+          // The tree as sampled is what a kill still reaches if the worker dies first (kill -9, a native
+          // crash). A worker that just died reads as 0 bytes (a zombie has no memory), its children already
+          // given to init: that sample must not replace the last one that saw them.
+          if (result !== undefined && result > 0) asProcess(input.worker).noteTree(pids);
           return deliver(result, pids);
         }
         inFlight = true;

@@ -167,7 +167,7 @@ export class ProcessWorker implements ConnectedWorker {
    * once per new descendant.
    */
   noteTree(pids: readonly number[]): void {
-    if (pids.length <= 1 && this.#lastSeen.size === 0) return;
+    if (this.exit !== undefined || (pids.length <= 1 && this.#lastSeen.size === 0)) return;
     const seen = new Map<number, string>();
     for (const pid of pids) {
       if (pid === this.pid) continue;
