@@ -78,6 +78,19 @@ describe('every descendant dies with its worker', () => {
     lease.release();
   });
 
+  it('when the worker is killed from outside before any memory sample: the worker told the pool of each child', async () => {
+    const pool = await open({ memoryPollMs: 60_000 }); // no sample in this test's lifetime
+    const lease = await pool.acquire();
+    const escapees = [await lease.run<number>('startDetachedGrandchild'), await lease.run<number>('startSessionGrandchild')];
+    started.push(...escapees);
+    const { pid: worker } = await lease.run<{ pid: number }>('whoami');
+    const spinning = lease.run('spin', null, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    process.kill(worker, 'SIGKILL');
+    expect(await spinning).toBeInstanceOf(WorkerCrashedError);
+    expect(await allGone(escapees)).toBe(true);
+    lease.release();
+  });
+
   it('after a cancel', async () => {
     const pool = await open();
     const lease = await pool.acquire();

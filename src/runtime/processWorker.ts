@@ -57,6 +57,7 @@ export class ProcessWorker implements ConnectedWorker {
     });
     child.on('message', (message: FromWorker) => {
       if (message.type === 'result') this.#listener?.result(message);
+      else if (message.type === 'child') this.#noteChild(message.pid);
     });
     // An IPC write to a process that just died raises here; the exit event reports the death.
     child.on('error', () => {});
@@ -133,8 +134,11 @@ export class ProcessWorker implements ConnectedWorker {
    * what they started since, gets SIGKILL. Resolves with the worker's exit; never rejects.
    */
   async terminate({ graceMs, immediate }: { graceMs: number; immediate: boolean }): Promise<WorkerExit> {
-    // What the memory poller saw last: once the worker is dead its children are init's, and
-    // this is the only way left to find them (a worker killed from outside, a native crash).
+    // What the memory poller saw last, and the children the worker reported since: once the
+    // worker is dead its children are init's, and this is the only way left to find them (a
+    // worker killed from outside, a native crash). A dead worker's last reports may still be
+    // in the channel: read them first.
+    if (this.exit !== undefined) await this.#channelClosed();
     for (const [pid, start] of this.#lastSeen) if (!this.#tree.has(pid)) this.#tree.set(pid, start);
     collectTree(this.#lastSeen.keys(), this.#tree);
     if (this.exit === undefined) {
@@ -175,6 +179,24 @@ export class ProcessWorker implements ConnectedWorker {
       if (start !== undefined) seen.set(pid, start);
     }
     this.#lastSeen = seen;
+  }
+
+  #noteChild(pid: number): void {
+    const start = startTimeOf(pid);
+    if (start !== undefined) this.#lastSeen.set(pid, start);
+  }
+
+  /** Resolves once the IPC channel has delivered all it held (a dead worker's channel ends soon), or after 200 ms. */
+  #channelClosed(): Promise<void> {
+    if (!this.child.connected) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, 200);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.child.once('disconnect', done);
+    });
   }
 
   #signal(signal: NodeJS.Signals): void {

@@ -29,6 +29,8 @@ export type ToWorker =
 export type FromWorker =
   | { readonly type: 'ready'; readonly tasks: readonly string[] }
   | { readonly type: 'load-error'; readonly error: SerializedError }
+  /** A task started a child process: the pool remembers it, to end it with the worker however the worker dies. */
+  | { readonly type: 'child'; readonly pid: number }
   /** `ms`: how long the task function ran, measured in the worker (absent when nothing ran). */
   | { readonly type: 'result'; readonly id: string; readonly ok: true; readonly value: unknown; readonly ms?: number }
   | { readonly type: 'result'; readonly id: string; readonly ok: false; readonly error: SerializedError; readonly ms?: number };

@@ -7,6 +7,7 @@
  * once, even in the middle of a synchronous loop, which is what a kill needs.
  */
 
+import { ChildProcess } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { killOwnTree } from './processTree.js';
 import { createTaskRunner, serializeError, taskNames } from './taskRunner.js';
@@ -43,6 +44,30 @@ process.on('exit', () => killOwnTree({ keepSelf: true }));
 function send(message, done) {
   /** @type {NonNullable<typeof process.send>} */ (process.send)(message, undefined, undefined, done);
 }
+
+// Every child a task starts is told to the pool at once. Should this worker be killed from
+// outside (kill -9, the kernel's OOM killer) before the memory poller's next sample, the
+// pool still knows whom to end: once the worker is gone its children are init's, and
+// nothing in /proc ties them to it any more. spawn, exec, execFile and fork all come
+// through here; a child started from a worker_thread does not (that thread has its own).
+// `spawn` is on the prototype at run time, though Node's types leave it out.
+const childProto = /** @type {{ spawn: (this: ChildProcess, ...args: unknown[]) => unknown }} */ (/** @type {unknown} */ (ChildProcess.prototype));
+const spawnChild = childProto.spawn;
+/**
+ * @this {ChildProcess}
+ * @param {unknown[]} args
+ */
+childProto.spawn = function spawn(...args) {
+  const result = spawnChild.apply(this, args);
+  if (this.pid !== undefined && process.connected) {
+    try {
+      send({ type: 'child', pid: this.pid });
+    } catch {
+      // The pool is gone: the disconnect handler ends the tree.
+    }
+  }
+  return result;
+};
 
 /** @type {Record<string, unknown>} */
 let tasks;
