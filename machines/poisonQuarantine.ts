@@ -33,24 +33,31 @@ export class PoisonQuarantine {
   #size = 0;
   #active = 0;
   #nextSweepMs = 0;
+  /** When the first active quarantine ends: a count asked for after that must not include it. */
+  #nextExpiryMs = Number.POSITIVE_INFINITY;
 
-  constructor(private readonly policy: QuarantinePolicy | undefined) {}
+  /** `now`: the pool's clock, read only while something is on record (an empty table costs a task nothing). */
+  constructor(
+    private readonly policy: QuarantinePolicy | undefined,
+    private readonly now: () => number,
+  ) {}
 
   /** Whether any task of this name has a recent failure on record. */
-  watches(name: string, nowMs: number): boolean {
+  watches(name: string): boolean {
     if (this.#size === 0) return false;
-    if (nowMs >= this.#nextSweepMs) this.#sweep(nowMs);
+    this.#sweepIfDue(this.now());
     return this.#byName.has(name);
   }
 
   /** Fingerprints refused right now. */
   get activeCount(): number {
+    if (this.#active > 0) this.#sweepIfDue(this.now());
     return this.#active;
   }
 
-  /** The quarantine `fingerprint` of `name` is in at `nowMs`, if any. */
-  check(name: string, fingerprint: string, nowMs: number): Quarantine | undefined {
-    const entry = this.#current(name, fingerprint, nowMs);
+  /** The quarantine `fingerprint` of `name` is in now, if any. */
+  check(name: string, fingerprint: string): Quarantine | undefined {
+    const entry = this.#current(name, fingerprint, this.now());
     return entry?.untilMs === undefined ? undefined : toQuarantine(entry, entry.untilMs);
   }
 
@@ -68,6 +75,7 @@ export class PoisonQuarantine {
     const started = entry.untilMs === undefined;
     if (started) this.#active += 1;
     entry.untilMs = failure.atMs + policy.windowMs;
+    this.#nextExpiryMs = Math.min(this.#nextExpiryMs, entry.untilMs);
     return started ? toQuarantine(entry, entry.untilMs) : undefined;
   }
 
@@ -105,12 +113,20 @@ export class PoisonQuarantine {
   }
 
   /**
-   * Forgets what has expired, now and then (at most ten times per window), so a name
-   * whose only failure was long ago stops costing its tasks a fingerprint.
+   * Forgets what has expired, now and then (at most ten times per window, and when a
+   * quarantine ends), so a name whose only failure was long ago stops costing its tasks
+   * a fingerprint, and the count of active quarantines is never stale.
    */
-  #sweep(nowMs: number): void {
+  #sweepIfDue(nowMs: number): void {
+    if (nowMs < this.#nextSweepMs && nowMs < this.#nextExpiryMs) return;
     this.#nextSweepMs = nowMs + Math.max(1000, (this.policy?.windowMs ?? 0) / 10);
-    for (const entries of [...this.#byName.values()]) for (const entry of [...entries.values()]) this.#expire(entry, nowMs);
+    this.#nextExpiryMs = Number.POSITIVE_INFINITY;
+    for (const entries of [...this.#byName.values()]) {
+      for (const entry of [...entries.values()]) {
+        this.#expire(entry, nowMs);
+        if (entry.untilMs !== undefined) this.#nextExpiryMs = Math.min(this.#nextExpiryMs, entry.untilMs);
+      }
+    }
   }
 
   #forget(entry: Entry): void {

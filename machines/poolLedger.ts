@@ -207,7 +207,7 @@ export class PoolLedger {
     private readonly random: () => number,
     private readonly fingerprint: Fingerprinter = defaultFingerprint,
   ) {
-    this.#quarantine = new PoisonQuarantine(settings.quarantine);
+    this.#quarantine = new PoisonQuarantine(settings.quarantine, now);
     this.#recoverDelayMs = settings.restart.recoverAfterMs;
   }
 
@@ -681,9 +681,8 @@ export class PoolLedger {
 
   /** The quarantine this task's input is in, if any; only a name with recent failures costs a fingerprint. */
   #quarantineOf(request: TaskRequest): Quarantine | undefined {
-    const now = this.now();
-    if (!this.#quarantine.watches(request.name, now)) return undefined;
-    return this.#quarantine.check(request.name, this.#fingerprintOf(request), now);
+    if (!this.#quarantine.watches(request.name)) return undefined;
+    return this.#quarantine.check(request.name, this.#fingerprintOf(request));
   }
 
   #fingerprintOf(request: TaskRequest): string {
@@ -754,10 +753,9 @@ export class PoolLedger {
     const most = Math.min(this.settings.maxBatch, Math.ceil((this.queue.size + 1) / this.slots.length)) - 1;
     if (most <= 0) return [];
     let budget = RUN_AHEAD_BUDGET_MS - this.#expectedMs(first.name);
-    const now = this.now();
     const fits = (head: QueueItem): boolean => {
       // A name with recent crashes goes one task at a time: each is checked against the quarantine when it starts.
-      if (head.kind !== 'task' || this.#quarantine.watches(head.request.name, now)) return false;
+      if (head.kind !== 'task' || this.#quarantine.watches(head.request.name)) return false;
       const cost = this.#expectedMs(head.request.name);
       if (cost > budget) return false;
       budget -= cost;

@@ -130,7 +130,7 @@ describe('poison inputs', () => {
   });
 
   it('should tell OS workers apart by generation, not pid (a thread has none), and not count one worker twice', () => {
-    const quarantine = new PoisonQuarantine({ failures: 2, windowMs: 60_000 });
+    const quarantine = new PoisonQuarantine({ failures: 2, windowMs: 60_000 }, () => 0);
     const failure = { taskId: 't', code: 'CRASHED' as const, workerId: 'worker-0', pid: undefined, atMs: 0 };
     expect(quarantine.record('work', 'fp', { ...failure, generation: 1 })).toBeUndefined();
     expect(quarantine.record('work', 'fp', { ...failure, generation: 1 })).toBeUndefined();
@@ -138,11 +138,26 @@ describe('poison inputs', () => {
   });
 
   it('should remember a bounded number of inputs', () => {
-    const quarantine = new PoisonQuarantine({ failures: 2, windowMs: 60_000 });
+    let now = 0;
+    const quarantine = new PoisonQuarantine({ failures: 2, windowMs: 60_000 }, () => now);
     for (let i = 0; i < 25_000; i += 1) quarantine.record('work', `fp-${i}`, { taskId: String(i), code: 'CRASHED', workerId: 'w', pid: i, generation: i, atMs: 0 });
     expect(quarantine.record('work', 'fp-24999', { taskId: 'x', code: 'CRASHED', workerId: 'w', pid: -1, generation: -1, atMs: 1 })).toMatchObject({ fingerprint: 'fp-24999' });
-    expect(quarantine.check('work', 'fp-0', 2)).toBeUndefined();
+    now = 2;
+    expect(quarantine.check('work', 'fp-0')).toBeUndefined();
     expect(quarantine.activeCount).toBe(1);
+  });
+
+  it('should count a quarantine as over once its window has passed, asked or not', async () => {
+    const { runtime, actor } = await ready({ devices: ['cpu'], quarantine: { failures: 2, windowMs: 10_000 } });
+    for (const id of ['p1', 'p2']) {
+      actor.send({ type: 'task.submit', task: request(id, { payload: 'x' }) });
+      runtime.exit('worker-0', 1);
+      await settle();
+    }
+    const ledger = actor.getSnapshot().context.ledger;
+    expect(ledger.quarantinedCount).toBe(1);
+    runtime.clock.increment(10_000); // no task of that name comes again
+    expect(ledger.quarantinedCount).toBe(0);
   });
 });
 
