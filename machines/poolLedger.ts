@@ -479,8 +479,9 @@ export class PoolLedger {
     slot.ready = false;
     slot.killedTaskId = taskId !== undefined && this.running.has(taskId) ? taskId : undefined;
     this.#removeIdle(slot);
-    if (this.probe?.slot === slot && this.probe.phase !== 'failed') this.#probeFailed(slot, termination, fx);
-    if (termination.reason === 'start-failed' || termination.reason === 'runtime-error') slot.lastError = termination.error;
+    // This failure's own error: what a degrade or a failed probe reports, never an older one.
+    slot.lastError = errorOf(termination) ?? slot.lastError;
+    if (this.probe?.slot === slot && this.probe.phase !== 'failed') this.#probeFailed(slot, fx);
     fx.emit({ type: 'worker.killed', workerId: slot.workerId, pid: slot.pid, taskId, termination });
     if (taskId !== undefined) this.#taskKilled(slot, taskId, termination, fx);
     this.#returnUnstarted(slot, taskId, fx);
@@ -518,12 +519,12 @@ export class PoolLedger {
     fx.respawn(slot, 0);
   }
 
-  #probeFailed(slot: Slot, termination: Termination, fx: LedgerEffects): void {
+  #probeFailed(slot: Slot, fx: LedgerEffects): void {
     const probe = this.probe as Probe;
     probe.phase = 'failed';
     const info = this.degraded as DegradedInfo;
     this.#recoverDelayMs = Math.min(this.settings.restart.maxRecoverAfterMs, this.#recoverDelayMs * 2);
-    const lastError = slot.lastError ?? crashAsError(termination) ?? info.lastError;
+    const lastError = slot.lastError ?? info.lastError;
     this.degraded = { ...info, lastError, failedProbes: info.failedProbes + 1, nextProbeAt: this.now() + this.#recoverDelayMs };
     fx.emit({ type: 'pool.probe-failed', workerId: slot.workerId, attempt: info.failedProbes + 1, nextProbeInMs: this.#recoverDelayMs, lastError });
   }
@@ -606,7 +607,7 @@ export class PoolLedger {
         reason: `worker ${slot.workerId} ${ownFailureVerb(reason)} ${plan.recentFailures.length} times within ${this.settings.restart.windowMs} ms`,
         workerId: slot.workerId,
         since: now,
-        lastError: slot.lastError ?? crashAsError(termination),
+        lastError: slot.lastError,
         nextProbeAt: now + this.#recoverDelayMs,
         failedProbes: 0,
       };
@@ -990,6 +991,12 @@ function defaultFingerprint(request: TaskRequest): string {
   } catch {
     return String(request.payload);
   }
+}
+
+/** The error a termination carries as evidence: a start's or the runtime's own, or the crash as one. */
+function errorOf(termination: Termination): SerializedError | undefined {
+  if (termination.reason === 'start-failed' || termination.reason === 'runtime-error') return termination.error;
+  return crashAsError(termination);
 }
 
 function crashAsError(termination: Termination): SerializedError | undefined {

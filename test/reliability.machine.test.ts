@@ -221,7 +221,9 @@ describe('a degraded pool', () => {
     runtime.exit('worker-0', 1); // crashes once loaded
     await settle();
     expect(actor.getSnapshot().matches({ degraded: 'waiting' })).toBe(true);
-    expect(ofType(events, 'pool.probe-failed')).toMatchObject([{ attempt: 1, nextProbeInMs: 10_000 }]);
+    // The probe's own failure is the evidence now, not the load error that degraded the pool.
+    expect(ofType(events, 'pool.probe-failed')).toMatchObject([{ attempt: 1, nextProbeInMs: 10_000, lastError: { name: 'WorkerCrashed' } }]);
+    expect(actor.getSnapshot().context.ledger.degraded?.lastError).toMatchObject({ name: 'WorkerCrashed' });
     runtime.clock.increment(10_000);
     await settle();
     runtime.clock.increment(PROBE_STABLE_MS);
