@@ -56,23 +56,44 @@ interface ActionQueue {
   cancel(id: string): void;
 }
 
-/** The ledger's effects as actions of the current transition. */
-function effects(context: SupervisorContext, enqueue: ActionQueue, self: AnyActorRef): LedgerEffects {
-  const ledger = context.ledger;
-  return {
-    send: (to, command) => enqueue.sendTo(to, command),
-    emit: (event) => enqueue.emit(event),
-    respawn: (slot, delayMs) => {
-      // A fresh actor id: the old actor (stopped, or failed) must not be reused.
-      const nextId = ledger.nextActorId(slot);
-      enqueue.stopChild(slot.actorId);
-      ledger.replaceActor(slot, nextId);
-      enqueue.spawnChild('worker', { id: nextId, input: workerInput(context.input, slot.index, slot.device, self, delayMs) });
-    },
-    schedule: (event, delayMs, id) => enqueue.raise(event, { delay: delayMs, id }),
-    cancel: (id) => enqueue.cancel(id),
-  };
+/**
+ * The ledger's effects as actions of the current transition. A class, not an object of
+ * closures: one is made per event, and every task costs a few events.
+ */
+class TransitionEffects implements LedgerEffects {
+  constructor(
+    private readonly context: SupervisorContext,
+    private readonly enqueue: ActionQueue,
+    private readonly self: AnyActorRef,
+  ) {}
+
+  send(to: string, command: WorkerCommand): void {
+    this.enqueue.sendTo(to, command);
+  }
+
+  emit(event: PoolEvent): void {
+    this.enqueue.emit(event);
+  }
+
+  respawn(slot: Slot, delayMs: number): void {
+    // A fresh actor id: the old actor (stopped, or failed) must not be reused.
+    const ledger = this.context.ledger;
+    const nextId = ledger.nextActorId(slot);
+    this.enqueue.stopChild(slot.actorId);
+    ledger.replaceActor(slot, nextId);
+    this.enqueue.spawnChild('worker', { id: nextId, input: workerInput(this.context.input, slot.index, slot.device, this.self, delayMs) });
+  }
+
+  schedule(event: SupervisorCommand, delayMs: number, id: string): void {
+    this.enqueue.raise(event, { delay: delayMs, id });
+  }
+
+  cancel(id: string): void {
+    this.enqueue.cancel(id);
+  }
 }
+
+const effects = (context: SupervisorContext, enqueue: ActionQueue, self: AnyActorRef): LedgerEffects => new TransitionEffects(context, enqueue, self);
 
 /**
  * The pool: spawns one worker machine per slot, routes tasks to idle workers as
