@@ -219,7 +219,8 @@ function threadBackendIssues(input: Record<string, unknown>, parsed: z.output<ty
     });
   }
   // A thread can take only some Node options (the rest configure the whole process, or Node refuses them): no silent drop.
-  const refused = parsed.execArgv.filter((arg) => !threadExecArgv(parsed.execArgv).includes(arg));
+  const kept = new Set(threadExecArgv(parsed.execArgv));
+  const refused = parsed.execArgv.filter((arg) => !kept.has(arg));
   if (refused.length > 0) {
     issues.push({
       field: 'execArgv',

@@ -381,10 +381,11 @@ export class Pool {
           ]),
         );
       }
-      const floor = this.#idleWorkerBytes;
-      if (opts.memoryLimitMb !== undefined && floor !== undefined && opts.memoryLimitMb * MiB <= floor) {
-        return refused(memoryFloorError(opts.memoryLimitMb, floor));
-      }
+    }
+    const memoryLimitBytes = opts?.memoryLimitMb === undefined ? undefined : Math.round(opts.memoryLimitMb * MiB);
+    const floor = this.#idleWorkerBytes;
+    if (memoryLimitBytes !== undefined && floor !== undefined && memoryLimitBytes <= floor) {
+      return refused(memoryFloorError(opts?.memoryLimitMb as number, floor));
     }
     const closed = this.#refusal();
     if (closed) return refused(closed);
@@ -400,7 +401,7 @@ export class Pool {
       payload,
       priority: opts?.priority ?? 0,
       timeoutMs: opts?.timeoutMs,
-      memoryLimitBytes: opts?.memoryLimitMb === undefined ? undefined : Math.round(opts.memoryLimitMb * MiB),
+      memoryLimitBytes,
       gpuMemoryLimitBytes: opts?.gpuMemoryLimitMb === undefined ? undefined : Math.round(opts.gpuMemoryLimitMb * MiB),
       retries: opts?.retries ?? 0,
       retryOn: opts?.retryOn ?? ['crash', 'memory'],
@@ -597,11 +598,12 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
     actors: { worker: workerMachine.provide({ actors: runtime.actors }), hostMemoryMonitor },
   });
   const devices = config.workerDevices;
+  const memoryLimitBytes = Math.round(config.memoryLimitMb * MiB);
   const actor = createActor(machine, {
     input: {
       devices,
       worker: {
-        memoryLimitBytes: Math.round(config.memoryLimitMb * MiB),
+        memoryLimitBytes,
         gpuMemoryLimitBytes: config.gpuMemoryLimitMb === undefined ? Number.POSITIVE_INFINITY : Math.round(config.gpuMemoryLimitMb * MiB),
         softMemoryRatio: config.softMemoryRatio,
         memoryPollMs: config.memoryPollMs,
@@ -632,24 +634,25 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
     gpu.status,
   );
   // What an idle worker needs is measured as each first comes up: a memory limit at or
-  // below it would only kill idle workers over and over, so such a pool is refused.
-  const memoryLimitBytes = Math.round(config.memoryLimitMb * MiB);
-  const idleSamples: Array<Promise<number | undefined>> = [];
+  // below it would only kill idle workers over and over, so such a pool is refused at once.
+  let floor: number | undefined;
   let tooSmall: ConfigError | undefined;
+  const noteIdle = (rss: number | undefined) => {
+    if (rss === undefined) return;
+    floor = Math.max(floor ?? 0, rss);
+    if (rss >= memoryLimitBytes) tooSmall ??= memoryFloorError(config.memoryLimitMb, rss);
+  };
+  // Elsewhere than Linux the sample is asynchronous (pidusage): those are awaited below.
+  const pendingSamples: Array<Promise<void>> = [];
   const ready = new Promise<void>((resolve) => {
     const started = new Set<string>();
     const unsubscribe = pool.on('event', (event) => {
       if (event.type === 'worker.spawned') {
         started.add(event.workerId);
         if (config.backend === 'process' && event.pid !== undefined) {
-          const sample = Promise.resolve(sampleWorkerMemory(event.pid));
-          idleSamples.push(sample);
-          void sample.then((rss) => {
-            if (rss === undefined || rss < memoryLimitBytes || tooSmall) return;
-            tooSmall = memoryFloorError(config.memoryLimitMb, rss);
-            unsubscribe();
-            resolve();
-          });
+          const rss = sampleWorkerMemory(event.pid);
+          if (rss instanceof Promise) pendingSamples.push(rss.then(noteIdle));
+          else noteIdle(rss);
         }
       }
       // A thread's memory limit is its V8 heap: one too small for the task module to load ends every start.
@@ -670,9 +673,7 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
   });
   actor.start();
   await ready;
-  const idle = (await Promise.all(idleSamples)).filter((rss): rss is number => rss !== undefined);
-  const floor = idle.length > 0 ? Math.max(...idle) : undefined;
-  if (floor !== undefined && floor >= memoryLimitBytes) tooSmall ??= memoryFloorError(config.memoryLimitMb, floor);
+  await Promise.all(pendingSamples);
   if (tooSmall) {
     await pool.close({ drainTimeoutMs: 0 });
     throw tooSmall;
