@@ -8,6 +8,10 @@ import { collectTree, killTree, selfAndAncestors, signalTree, startTimeOf } from
 import { sendTasks, type ConnectedWorker, type WorkerListener } from './workerConnection.js';
 
 const ENTRY = fileURLToPath(new URL('./worker/processEntry.js', import.meta.url));
+
+let spared: Set<number> | undefined;
+/** This process and its ancestors, never signalled: read once (a kill signals two to four times). */
+const sparedPids = () => (spared ??= selfAndAncestors());
 /** How much of a worker's stderr is kept as evidence for a crash. */
 const STDERR_TAIL_BYTES = 4096;
 
@@ -134,22 +138,18 @@ export class ProcessWorker implements ConnectedWorker {
    * what they started since, gets SIGKILL. Resolves with the worker's exit; never rejects.
    */
   async terminate({ graceMs, immediate }: { graceMs: number; immediate: boolean }): Promise<WorkerExit> {
-    // What the memory poller saw last, and the children the worker reported since: once the
-    // worker is dead its children are init's, and this is the only way left to find them (a
-    // worker killed from outside, a native crash). A dead worker's last reports may still be
-    // in the channel: read them first.
-    if (this.exit !== undefined) await this.#channelClosed();
-    for (const [pid, start] of this.#lastSeen) if (!this.#tree.has(pid)) this.#tree.set(pid, start);
-    collectTree(this.#lastSeen.keys(), this.#tree);
     if (this.exit === undefined) {
       // Frozen at once, so a runaway grows no further and a spinning task gives its core
       // back; walked a turn later, since the walk takes a millisecond or so and the
       // caller's rejection, settled in this turn, need not wait for it.
       this.#signalGroup('SIGSTOP');
       await new Promise((resolve) => setImmediate(resolve));
-      // While the worker lives: once it is gone, its children are init's and no longer
-      // found under it.
-      collectTree([this.pid], this.#tree);
+    } else {
+      // A dead worker's last reports of its children may still be in the channel.
+      await this.#channelClosed();
+    }
+    this.#collect();
+    if (this.exit === undefined) {
       if (immediate) this.#kill();
       else {
         this.#signal('SIGTERM');
@@ -181,6 +181,18 @@ export class ProcessWorker implements ConnectedWorker {
     this.#lastSeen = seen;
   }
 
+  /**
+   * Adds to the tree everything under the worker, if it still lives, and under what it
+   * reported and the poller last saw: once the worker is dead its children are init's,
+   * and what was known of them before is the only way left to find them (a worker killed
+   * from outside, a native crash). One walk: what is under both is visited once.
+   */
+  #collect(): void {
+    // Known with the start times seen then, so a pid reused since is not taken for them.
+    for (const [pid, start] of this.#lastSeen) if (!this.#tree.has(pid)) this.#tree.set(pid, start);
+    collectTree([this.pid, ...this.#lastSeen.keys()], this.#tree);
+  }
+
   #noteChild(pid: number): void {
     const start = startTimeOf(pid);
     if (start !== undefined) this.#lastSeen.set(pid, start);
@@ -201,13 +213,13 @@ export class ProcessWorker implements ConnectedWorker {
 
   #signal(signal: NodeJS.Signals): void {
     this.#signalGroup(signal);
-    signalTree(this.#tree, signal, selfAndAncestors());
+    signalTree(this.#tree, signal, sparedPids());
   }
 
   /** SIGKILL for the group and all that is known of the tree, stopped first so that none of it forks away meanwhile. */
   #kill(): void {
     this.#signalGroup('SIGSTOP');
-    killTree(this.#tree, selfAndAncestors());
+    killTree(this.#tree, sparedPids());
     this.#signalGroup('SIGKILL');
   }
 

@@ -8,6 +8,13 @@ export interface SpareWorker {
   terminate(options: { graceMs: number; immediate: boolean }): Promise<WorkerExit>;
 }
 
+/** A spare still starting; a slot that needs a worker before it is ready may claim it. */
+interface StartingSpare<W> {
+  claimed: boolean;
+  /** The worker, or undefined if its start failed. */
+  readonly worker: Promise<W | undefined>;
+}
+
 /**
  * Workers started before they are needed, one set per device. Booting Node and
  * importing the task module takes 71–124 ms for a process and 27–54 ms for a thread
@@ -16,15 +23,9 @@ export interface SpareWorker {
  *
  * A spare that fails to start turns spares off for the pool: the supervisor's own
  * starts will then meet the same failure and report it, with backoff, rather than
- * this class retrying in the background.
+ * this class retrying in the background. A pool that recovers turns them on again
+ * (`resume`).
  */
-/** A spare still starting; a slot that needs a worker before it is ready may claim it. */
-interface StartingSpare<W> {
-  claimed: boolean;
-  /** The worker, or undefined if its start failed. */
-  readonly worker: Promise<W | undefined>;
-}
-
 export class SpareWorkers<W extends SpareWorker> {
   readonly #ready = new Map<string, W[]>();
   readonly #starting = new Map<string, Array<StartingSpare<W>>>();
