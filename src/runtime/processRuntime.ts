@@ -82,14 +82,8 @@ export function createProcessRuntime(options: ProcessRuntimeOptions) {
       const tick = () => {
         if (inFlight) return; // an async sampler that is slower than the interval skips a beat
         const pids: number[] = [];
-        const result = sample(pid, pids);
-        if (typeof result === 'number' || result === undefined) {
-          // The tree as sampled is what a kill still reaches if the worker dies first (kill -9, a native
-          // crash). A worker that just died reads as 0 bytes (a zombie has no memory), its children already
-          // given to init: that sample must not replace the last one that saw them.
-          if (result !== undefined && result > 0) asProcess(input.worker).noteTree(pids);
-          return deliver(result, pids);
-        }
+        const result = sample(pid, gpu ? pids : undefined);
+        if (typeof result === 'number' || result === undefined) return deliver(result, pids);
         inFlight = true;
         void result.then(
           (rss) => deliver(rss, pids),

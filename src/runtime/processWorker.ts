@@ -9,6 +9,9 @@ import { sendTasks, type ConnectedWorker, type WorkerListener } from './workerCo
 
 const ENTRY = fileURLToPath(new URL('./worker/processEntry.js', import.meta.url));
 
+/** Children a worker's tasks started that are remembered at most (a sweep of the ended ones makes room). */
+const REPORTED_CHILDREN = 256;
+
 let spared: Set<number> | undefined;
 /** This process and its ancestors, never signalled: read once (a kill signals two to four times). */
 const sparedPids = () => (spared ??= selfAndAncestors());
@@ -41,8 +44,8 @@ export class ProcessWorker implements ConnectedWorker {
   #stderrTail = '';
   /** The processes under the worker as last collected, by pid with their start times. */
   readonly #tree = new Map<number, string>();
-  /** Descendants (pid → start time) as the memory poller last saw them. */
-  #lastSeen = new Map<number, string>();
+  /** The children the worker reported as its tasks started them (pid → start time), the gone ones pruned now and then. */
+  readonly #reported = new Map<number, string>();
   #listener: WorkerListener | undefined;
 
   private constructor(private readonly child: ChildProcess) {
@@ -165,37 +168,29 @@ export class ProcessWorker implements ConnectedWorker {
   }
 
   /**
-   * Remembers the descendants the memory poller found in its last sample (`pids`, the
-   * worker first), with their start times so a reused pid is never taken for one of them.
-   * Costs nothing while the worker runs alone, as it mostly does; a start time is read
-   * once per new descendant.
+   * Adds to the tree everything under the worker, if it still lives, and under the
+   * children it reported: once the worker is dead they are init's, and its reports are
+   * the only way left to find them (a worker killed from outside, a native crash). One
+   * walk: what is under both is visited once.
    */
-  noteTree(pids: readonly number[]): void {
-    if (this.exit !== undefined || (pids.length <= 1 && this.#lastSeen.size === 0)) return;
-    const seen = new Map<number, string>();
-    for (const pid of pids) {
-      if (pid === this.pid) continue;
-      const start = this.#lastSeen.get(pid) ?? startTimeOf(pid);
-      if (start !== undefined) seen.set(pid, start);
-    }
-    this.#lastSeen = seen;
+  #collect(): void {
+    // Known with the start times reported, so a pid reused since is not taken for one of them.
+    for (const [pid, start] of this.#reported) if (!this.#tree.has(pid)) this.#tree.set(pid, start);
+    collectTree([this.pid, ...this.#reported.keys()], this.#tree);
   }
 
   /**
-   * Adds to the tree everything under the worker, if it still lives, and under what it
-   * reported and the poller last saw: once the worker is dead its children are init's,
-   * and what was known of them before is the only way left to find them (a worker killed
-   * from outside, a native crash). One walk: what is under both is visited once.
+   * Remembers a child a task started. Kept bounded for a worker whose tasks start child
+   * after child: past {@link REPORTED_CHILDREN}, the ones that have ended are forgotten.
    */
-  #collect(): void {
-    // Known with the start times seen then, so a pid reused since is not taken for them.
-    for (const [pid, start] of this.#lastSeen) if (!this.#tree.has(pid)) this.#tree.set(pid, start);
-    collectTree([this.pid, ...this.#lastSeen.keys()], this.#tree);
-  }
-
   #noteChild(pid: number): void {
+    if (this.#reported.size >= REPORTED_CHILDREN) {
+      for (const [known, start] of this.#reported) if (startTimeOf(known) !== start) this.#reported.delete(known);
+      // Still full of live ones: the oldest makes room (a map iterates in insertion order).
+      if (this.#reported.size >= REPORTED_CHILDREN) this.#reported.delete(this.#reported.keys().next().value as number);
+    }
     const start = startTimeOf(pid);
-    if (start !== undefined) this.#lastSeen.set(pid, start);
+    if (start !== undefined) this.#reported.set(pid, start);
   }
 
   /** Resolves once the IPC channel has delivered all it held (a dead worker's channel ends soon), or after 200 ms. */
