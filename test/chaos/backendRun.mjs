@@ -319,6 +319,7 @@ async function killWorkersFromOutside(until) {
     // The machine is shared: never signal a pid that is not (or no longer) the worker the pool reported.
     if (!processes.isWorker(pid)) continue;
     book.killedPids.add(pid); // before the kill: the victim's task settles after it
+    processes.killedFromOutside(pid);
     lastKill.set(victim.id, now);
     try {
       process.kill(pid, 'SIGKILL');

@@ -5,12 +5,12 @@
  * in a temp dir (tasks.mjs). Checks that a grandchild dies with its worker, and says
  * what is still alive after close(). Only what may still be alive is kept.
  */
-import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandLineOf, isAlive, liveChildren, startTimeOf } from './processes.mjs';
 
 /** @typedef {import('./invariants.mjs').ChaosLedger} ChaosLedger */
-/** @typedef {{ start: number, workerPid: number, workerStart: number | undefined, detached: boolean, workerGoneAt: number | undefined, reported: boolean }} Grandchild */
+/** @typedef {{ start: number, workerPid: number, workerStart: number | undefined, detached: boolean, workerGoneAt: number | undefined, reported: boolean, duringSpawn: boolean }} Grandchild */
 
 /** From the moment its worker is gone, how long a grandchild may still be alive. */
 const DESCENDANT_GRACE_MS = 3_000;
@@ -22,6 +22,8 @@ export class ProcessWatch {
   #workers = new Map();
   /** @type {Map<number, Grandchild>} */
   #grandchildren = new Map();
+  /** @type {Map<number, number>} worker pid → when the harness SIGKILLed it */
+  #killedAt = new Map();
 
   /**
    * @param {ChaosLedger} ledger
@@ -49,6 +51,18 @@ export class ProcessWatch {
     return start !== undefined && isAlive(pid, start);
   }
 
+  /**
+   * The harness is about to `kill -9` this worker. A grandchild whose report is written
+   * after that moment was being spawned when its worker died: the worker's own report
+   * of the child goes out the moment its spawn returns, before the grandchild can write
+   * a line, so such a kill came inside the spawn, out of the pool's reach
+   * (docs/architecture.md). Those are counted apart, not as violations.
+   * @param {number} pid
+   */
+  killedFromOutside(pid) {
+    this.#killedAt.set(pid, Date.now());
+  }
+
   /** Takes in the grandchildren that reported themselves; checks that each dies with its worker. */
   sweep() {
     const now = Date.now();
@@ -56,6 +70,7 @@ export class ProcessWatch {
       if (!file.endsWith('.grandchild')) continue;
       const path = join(this.#dir, file);
       const [pidText, workerPidText, how] = readFileSync(path, 'utf8').trim().split(' ');
+      const reportedAt = statSync(path).mtimeMs;
       unlinkSync(path);
       const pid = Number(pidText);
       const workerPid = Number(workerPidText);
@@ -75,6 +90,7 @@ export class ProcessWatch {
         detached,
         workerGoneAt: workerStart === undefined ? now : undefined,
         reported: false,
+        duringSpawn: (this.#killedAt.get(workerPid) ?? Number.POSITIVE_INFINITY) <= reportedAt,
       });
     }
     for (const [pid, child] of this.#grandchildren) {
@@ -87,10 +103,17 @@ export class ProcessWatch {
       const goneAt = (child.workerGoneAt ??= now);
       if (now - goneAt > DESCENDANT_GRACE_MS) {
         child.reported = true;
+        if (child.duringSpawn) {
+          this.#ledger.count('grandchildren out of reach: worker killed from outside during their spawn');
+          killQuietly(pid);
+          continue;
+        }
         this.#ledger.check('descendants', false, () => ({ pid, detached: child.detached, workerPid: child.workerPid, aliveMsAfterWorker: now - goneAt }));
       }
     }
     for (const [pid, start] of this.#workers) if (!isAlive(pid, start)) this.#workers.delete(pid);
+    // A kill older than any report still to come is no longer needed.
+    for (const [pid, at] of this.#killedAt) if (now - at > 60_000) this.#killedAt.delete(pid);
   }
 
   /**
@@ -104,7 +127,13 @@ export class ProcessWatch {
     const survivors = [];
     for (const [pid, start] of this.#workers) if (isAlive(pid, start)) survivors.push({ pid, what: 'worker', command: commandLineOf(pid) });
     for (const [pid, child] of this.#grandchildren) {
-      if (isAlive(pid, child.start)) survivors.push({ pid, what: child.detached ? 'grandchild, detached' : 'grandchild', command: commandLineOf(pid) });
+      if (!isAlive(pid, child.start)) continue;
+      if (child.duringSpawn) {
+        if (!child.reported) this.#ledger.count('grandchildren out of reach: worker killed from outside during their spawn');
+        killQuietly(pid);
+        continue;
+      }
+      survivors.push({ pid, what: child.detached ? 'grandchild, detached' : 'grandchild', command: commandLineOf(pid) });
     }
     for (const pid of liveChildren()) {
       if (!survivors.some((survivor) => survivor.pid === pid)) survivors.push({ pid, what: 'child of the host', command: commandLineOf(pid) });
@@ -112,5 +141,14 @@ export class ProcessWatch {
     this.#workers.clear();
     this.#grandchildren.clear();
     return survivors;
+  }
+}
+
+/** @param {number} pid */
+function killQuietly(pid) {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone meanwhile
   }
 }
