@@ -45,11 +45,11 @@ function send(message, done) {
   /** @type {NonNullable<typeof process.send>} */ (process.send)(message, undefined, undefined, done);
 }
 
-// Every child a task starts is told to the pool at once. Should this worker be killed from
-// outside (kill -9, the kernel's OOM killer) before the memory poller's next sample, the
-// pool still knows whom to end: once the worker is gone its children are init's, and
-// nothing in /proc ties them to it any more. spawn, exec, execFile and fork all come
-// through here; a child started from a worker_thread does not (that thread has its own).
+// Every child a task starts is told to the pool the moment spawn() returns. Should this
+// worker be killed from outside (kill -9, the kernel's OOM killer), the pool still knows
+// whom to end: once the worker is gone its children are init's, and nothing in /proc ties
+// them to it any more. spawn, exec, execFile and fork all come through here; a child
+// started from a worker_thread does not (that thread has its own child_process).
 // `spawn` is on the prototype at run time, though Node's types leave it out.
 const childProto = /** @type {{ spawn: (this: ChildProcess, ...args: unknown[]) => unknown }} */ (/** @type {unknown} */ (ChildProcess.prototype));
 const spawnChild = childProto.spawn;
