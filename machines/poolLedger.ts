@@ -550,16 +550,15 @@ export class PoolLedger {
 
   /**
    * A worker machine itself failed (a bug, or a runtime actor that threw): its actor is
-   * gone, so the supervisor replaces the actor. Returns the backoff before the new
-   * actor's first start, or undefined when the slot is not to be replaced.
+   * gone, so the slot gets a new actor after the backoff the failure earns, or stops
+   * (degraded, closing, or past the restart limit).
    */
-  workerActorFailed(slot: Slot, error: SerializedError, fx: LedgerEffects): number | undefined {
+  workerActorFailed(slot: Slot, error: SerializedError, fx: LedgerEffects): void {
     const termination: Termination = { reason: 'runtime-error', error };
     this.workerKilled(slot, slot.taskId, termination, fx);
     const delayMs = this.mode === 'degraded' || this.mode === 'stopping' ? undefined : this.#planRestart(slot, termination, fx);
     if (delayMs === undefined) this.workerStopped(slot, fx);
     else fx.respawn(slot, delayMs);
-    return delayMs;
   }
 
   replaceActor(slot: Slot, actorId: string): void {
