@@ -5,12 +5,14 @@ import { z } from 'zod';
 import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import { workerMachine, workerStateName } from '../../machines/workerMachine.js';
 import { parseOptions, runOptionsSchema, type PoolOptions } from '../config.js';
-import { ConfigError, NoMatchingDeviceError, PoolClosedError, PoolDegradedError, QueueFullError, TaskQuarantinedError } from '../errors.js';
+import { installAccessControl } from './accessControl.js';
 import { inferenceTaskModule } from '../inference/engine.js';
 import { describeMachine } from '../machineGraph.js';
 import { createPool, type Pool } from '../pool.js';
 import { dashboardPage } from './dashboard/page.js';
 import { EventLog } from './eventLog.js';
+import { registerEventStream } from './eventStream.js';
+import { HttpError, installErrorEnvelope, refusal } from './httpErrors.js';
 import { createPoolMetrics } from './metrics.js';
 import { publicRecord, serializePoolError, TaskStore, type TaskRecord } from './taskStore.js';
 
@@ -46,35 +48,10 @@ const submitSchema = runOptionsSchema
   })
   .strict();
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly extra: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
-}
-
 function statePath(value: unknown): string {
   if (typeof value === 'string') return value;
   const [key, child] = Object.entries(value as Record<string, unknown>)[0] ?? ['', ''];
   return `${key}.${statePath(child)}`;
-}
-
-/** The refusals the pool gives at once, as HTTP answers. */
-function refusal(error: unknown): HttpError | undefined {
-  if (error instanceof QueueFullError) return new HttpError(429, error.code, error.message, { retryAfterSeconds: 1 });
-  if (error instanceof PoolDegradedError || error instanceof PoolClosedError) return new HttpError(503, error.code, error.message);
-  if (error instanceof NoMatchingDeviceError) return new HttpError(400, error.code, error.message, { devices: error.devices });
-  if (error instanceof ConfigError) return new HttpError(400, error.code, error.message, { issues: error.issues });
-  if (error instanceof TaskQuarantinedError) {
-    // The input, not the service, is the problem: the same request will be refused until the quarantine ends.
-    const retryAfterSeconds = Math.max(1, Math.ceil((error.untilMs - Date.now()) / 1000));
-    return new HttpError(422, error.code, error.message, { retryAfterSeconds, fingerprint: error.fingerprint, failures: error.failures });
-  }
-  return undefined;
 }
 
 /**
@@ -100,7 +77,6 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   const pool = await createPool({ task: inferenceTaskModule, ...options.pool, inspect });
   const metrics = createPoolMetrics(pool);
   const store = new TaskStore(10_000);
-  const statusListeners = new Set<(status: unknown) => void>();
   pool.on('event', (event) => {
     metrics.record(event);
     events.append('audit', event);
@@ -115,48 +91,16 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     gpuMemoryLimitBytes: pool.options.gpuMemoryLimitMb === undefined ? null : pool.options.gpuMemoryLimitMb * 1024 * 1024,
   };
   const poolView = () => ({ ...pool.status(), tasks: pool.taskNames(), limits });
-  const statusTimer = setInterval(() => {
-    if (statusListeners.size === 0) return;
-    const view = { ...poolView(), at: Date.now() };
-    for (const listener of statusListeners) listener(view);
-  }, 500);
-  statusTimer.unref();
 
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.bodyLimitBytes ?? 1024 * 1024 });
+  const bodyLimitBytes = options.bodyLimitBytes ?? 1024 * 1024;
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: bodyLimitBytes });
 
   let shuttingDown = false;
-  const streams = new Set<import('node:http').ServerResponse>();
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', async (request) => {
     if (shuttingDown && request.url !== '/healthz') throw new HttpError(503, 'ERR_SHUTTING_DOWN', 'the service is shutting down');
-    const origin = request.headers.origin;
-    if (origin && options.corsOrigins?.includes(origin)) {
-      reply.header('access-control-allow-origin', origin).header('vary', 'origin');
-      reply.header('access-control-allow-headers', 'authorization, content-type, last-event-id');
-      reply.header('access-control-allow-methods', 'GET, POST, DELETE');
-      if (request.method === 'OPTIONS') return reply.code(204).send();
-    }
-    if (options.token === undefined || request.url === '/healthz' || request.url === '/' || request.url.startsWith('/dashboard/')) return;
-    if (request.headers.authorization !== `Bearer ${options.token}`) {
-      reply.header('www-authenticate', 'Bearer');
-      throw new HttpError(401, 'ERR_UNAUTHORIZED', 'this route needs Authorization: Bearer <token>');
-    }
   });
-
-  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
-    if (error instanceof HttpError) {
-      if (error.status === 429 || error.status === 422) reply.header('retry-after', String(error.extra.retryAfterSeconds ?? 1));
-      return reply.code(error.status).send({ error: { code: error.code, message: error.message, ...error.extra } });
-    }
-    if (error instanceof ConfigError) return reply.code(400).send({ error: { code: error.code, message: error.message, issues: error.issues } });
-    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply.code(413).send({ error: { code: 'ERR_BODY_TOO_LARGE', message: `the request body is over the ${options.bodyLimitBytes ?? 1048576}-byte limit` } });
-    }
-    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
-      return reply.code(error.statusCode).send({ error: { code: 'ERR_BAD_REQUEST', message: error.message } });
-    }
-    reply.log.error(error);
-    return reply.code(500).send({ error: { code: 'ERR_INTERNAL', message: 'internal error; see the server log' } });
-  });
+  installAccessControl(app, { token: options.token, corsOrigins: options.corsOrigins });
+  installErrorEnvelope(app, bodyLimitBytes);
 
   const settle = (record: TaskRecord, promise: Promise<unknown>) =>
     promise.then(
@@ -214,29 +158,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
 
   app.get('/v1/machines', async () => ({ worker: describeMachine(workerMachine), supervisor: describeMachine(supervisorMachine) }));
 
-  app.get('/v1/events', (request: FastifyRequest<{ Querystring: { since?: string } }>, reply: FastifyReply) => {
-    const lastId = Number(request.headers['last-event-id'] ?? request.query.since ?? 0) || 0;
-    reply.hijack();
-    const raw = reply.raw;
-    raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', ...(reply.getHeaders() as Record<string, string>) });
-    const write = (id: number | undefined, type: string, data: unknown) => {
-      if (raw.writableEnded || raw.destroyed) return;
-      raw.write(`${id === undefined ? '' : `id: ${id}\n`}event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
-    };
-    for (const event of events.since(lastId)) write(event.id, event.type, event.data);
-    const unsubscribe = events.subscribe((event) => write(event.id, event.type, event.data));
-    const onStatus = (status: unknown) => write(undefined, 'status', status);
-    statusListeners.add(onStatus);
-    write(undefined, 'status', { ...poolView(), at: Date.now() });
-    const keepAlive = setInterval(() => !raw.writableEnded && raw.write(': keep-alive\n\n'), 15_000);
-    streams.add(raw);
-    raw.on('close', () => {
-      streams.delete(raw);
-      clearInterval(keepAlive);
-      unsubscribe();
-      statusListeners.delete(onStatus);
-    });
-  });
+  const streams = registerEventStream(app, { events, poolView });
 
   app.get('/metrics', async (_request, reply) => {
     metrics.refresh();
@@ -265,17 +187,12 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
       closing ??= (async () => {
         // New requests get 503; requests in flight (?wait=true) finish as the pool drains.
         shuttingDown = true;
-        clearInterval(statusTimer);
-        for (const stream of streams) stream.end();
+        streams.stop();
+        streams.endAll();
         await pool.close({ drainTimeoutMs });
         await app.close();
       })();
       return closing;
     },
   };
-}
-
-/** Whether a host name binds only to this machine. */
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parseOptions, poolOptionsSchema, type PoolOptions } from '../config.js';
 import { ConfigError } from '../errors.js';
-import { createService, isLoopback } from './app.js';
+import { isLoopback } from './accessControl.js';
+import { createService } from './app.js';
 
 export const SERVE_USAGE = `usage: poolvisor serve [options]
 
