@@ -416,6 +416,8 @@ export class PoolLedger {
       if (outcome.ok) {
         this.counts.succeeded += 1;
         fx.emit({ type: 'task.succeeded', taskId, workerId: slot.workerId, value: outcome.value, durationMs, attempt: running.attempt });
+      } else if (outcome.notSerializable !== undefined) {
+        this.#fail(taskId, { code: 'RESULT_NOT_SERIALIZABLE', format: outcome.notSerializable, error: outcome.error, ...this.#place(slot) }, running.attempt, fx);
       } else {
         this.#fail(taskId, { code: 'TASK_ERROR', error: outcome.error, ...this.#place(slot) }, running.attempt, fx);
       }

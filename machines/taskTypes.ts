@@ -30,7 +30,8 @@ export interface TaskAssignment {
 /** What the task function itself produced. */
 export type TaskOutcome =
   | { readonly ok: true; readonly value: unknown }
-  | { readonly ok: false; readonly error: SerializedError };
+  /** `notSerializable`: the function returned, but its value cannot go back in that format. */
+  | { readonly ok: false; readonly error: SerializedError; readonly notSerializable?: 'structured-clone' | 'json' | undefined };
 
 export interface MemorySample {
   /** Milliseconds on the pool's clock. */
@@ -106,6 +107,7 @@ export type TaskFailure =
       readonly error?: SerializedError | undefined;
     } & WorkerPlace)
   | ({ readonly code: 'TASK_ERROR'; readonly error: SerializedError } & WorkerPlace)
+  | ({ readonly code: 'RESULT_NOT_SERIALIZABLE'; readonly format: 'structured-clone' | 'json'; readonly error: SerializedError } & WorkerPlace)
   | { readonly code: 'CANCELLED'; readonly stage: 'queued' | 'running'; readonly workerId?: string | undefined }
   | { readonly code: 'QUEUE_FULL'; readonly queued: number; readonly maxQueue: number }
   | { readonly code: 'CLOSED' }

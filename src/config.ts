@@ -7,6 +7,10 @@ import { threadExecArgv } from './runtime/threadExecArgv.js';
 /** The largest delay `setTimeout` honours; beyond it Node fires at once. */
 const MAX_TIMER_MS = 2_147_483_647;
 
+/** The pool's defaults for a task's deadline and a worker's memory: the service caps what a client asks for by them. */
+export const DEFAULT_TASK_TIMEOUT_MS = 300_000;
+export const DEFAULT_MEMORY_LIMIT_MB = 2048;
+
 const int = (min: number, what: string, max = MAX_TIMER_MS) =>
   z
     .number({ error: `expected ${what}` })
@@ -56,8 +60,23 @@ export const poolOptionsSchema = z.strictObject({
   /** The module whose named async exports are the tasks. */
   task: z.union([z.instanceof(URL), z.string().min(1)], { error: 'expected a URL or a module path' }),
   maxWorkers: int(1, 'an integer from 1 to 1024', 1024).optional(),
-  taskTimeoutMs: int(1, `an integer from 1 to ${MAX_TIMER_MS} (ms)`).default(300_000),
-  memoryLimitMb: positiveMb.default(2048),
+  taskTimeoutMs: int(1, `an integer from 1 to ${MAX_TIMER_MS} (ms)`).default(DEFAULT_TASK_TIMEOUT_MS),
+  memoryLimitMb: positiveMb.default(DEFAULT_MEMORY_LIMIT_MB),
+  /**
+   * The most a task's own `timeoutMs` (or a lease's) may ask for: above it, `run` and
+   * `acquire` refuse the task with a ConfigError. No cap when unset. The service sets it
+   * to `taskTimeoutMs`, so a client cannot lift the operator's deadline.
+   */
+  maxTaskTimeoutMs: int(1, `an integer from 1 to ${MAX_TIMER_MS} (ms)`).optional(),
+  /** The most a task's own `memoryLimitMb` may ask for (see maxTaskTimeoutMs). */
+  maxTaskMemoryLimitMb: positiveMb.optional(),
+  /**
+   * What a task's result must be to count as a success. `structured-clone` (default):
+   * anything the worker can send back (Maps, BigInts, cycles…). `json`: also
+   * representable as JSON, checked in the worker, as an HTTP API needs; a result that
+   * is not fails its task with ResultNotSerializableError.
+   */
+  resultFormat: z.enum(['structured-clone', 'json'], { error: "expected 'structured-clone' or 'json'" }).default('structured-clone'),
   /** GPU memory per worker on a `cuda:*` device, measured with nvidia-smi; no limit when unset. */
   gpuMemoryLimitMb: positiveMb.optional(),
   /** Below this much available host memory, the most recently started task is killed (no guard when unset). */
@@ -252,6 +271,17 @@ export function resolvePoolOptions(input: PoolOptions): ResolvedPoolOptions {
         },
       ]);
     }
+  }
+  // A cap below the pool's own default would refuse what the pool itself does to a task that asks for nothing.
+  if (parsed.maxTaskTimeoutMs !== undefined && parsed.maxTaskTimeoutMs < parsed.taskTimeoutMs) {
+    throw new ConfigError([
+      { field: 'maxTaskTimeoutMs', message: `expected at least taskTimeoutMs (${parsed.taskTimeoutMs}), got ${parsed.maxTaskTimeoutMs}`, received: parsed.maxTaskTimeoutMs },
+    ]);
+  }
+  if (parsed.maxTaskMemoryLimitMb !== undefined && parsed.maxTaskMemoryLimitMb < parsed.memoryLimitMb) {
+    throw new ConfigError([
+      { field: 'maxTaskMemoryLimitMb', message: `expected at least memoryLimitMb (${parsed.memoryLimitMb}), got ${parsed.maxTaskMemoryLimitMb}`, received: parsed.maxTaskMemoryLimitMb },
+    ]);
   }
   const maxWorkers = parsed.workerDevices?.length ?? parsed.maxWorkers ?? availableParallelism();
   const workerDevices = parsed.workerDevices ?? Array.from({ length: maxWorkers }, (_, i) => parsed.devices[i % parsed.devices.length] as string);

@@ -127,6 +127,26 @@ export class TaskError extends PoolError {
   }
 }
 
+/**
+ * The task returned, but its value cannot be given back: it cannot be cloned across to
+ * the pool, or (with `resultFormat: 'json'`, as the service uses) it is not
+ * representable as JSON — a BigInt, a cycle. Checked in the worker, so the task fails
+ * as it ends instead of a reader failing on it later.
+ */
+export class ResultNotSerializableError extends PoolError {
+  readonly taskId: string;
+  readonly workerId: string;
+  readonly pid: number | undefined;
+  readonly device: string;
+  readonly format: 'structured-clone' | 'json';
+
+  constructor(evidence: WorkerEvidence & { format: 'structured-clone' | 'json'; error: SerializedError }) {
+    super('ERR_RESULT_NOT_SERIALIZABLE', `task ${evidence.taskId} returned a value that ${evidence.format === 'json' ? 'JSON cannot represent' : 'cannot be sent back from its worker'}: ${evidence.error.message}`);
+    this.name = 'ResultNotSerializableError';
+    ({ taskId: this.taskId, workerId: this.workerId, pid: this.pid, device: this.device, format: this.format } = evidence);
+  }
+}
+
 /** The caller's AbortSignal fired, while the task was queued or running (the worker was then killed). */
 export class TaskCancelledError extends PoolError {
   readonly taskId: string;

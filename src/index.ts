@@ -10,6 +10,7 @@ export {
   WorkerMemoryError,
   WorkerCrashedError,
   TaskError,
+  ResultNotSerializableError,
   TaskCancelledError,
   QueueFullError,
   PoolClosedError,

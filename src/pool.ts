@@ -32,6 +32,7 @@ import {
   QueueFullError,
   TaskCancelledError,
   TaskError,
+  ResultNotSerializableError,
   TaskQuarantinedError,
   WorkerCrashedError,
   WorkerMemoryError,
@@ -219,6 +220,8 @@ export class Pool {
     } catch (error) {
       return Promise.reject(error);
     }
+    const overCap = this.#overCap(opts);
+    if (overCap) return Promise.reject(overCap);
     const refusal = this.#refusal();
     if (refusal) return Promise.reject(refusal);
     const leaseId = `lease-${++this.#nextId}`;
@@ -357,6 +360,20 @@ export class Pool {
     return undefined;
   }
 
+  /** A task (or lease) that asks for more than the pool's `maxTask*` caps allow: the first field over. */
+  #overCap(opts: { timeoutMs?: number | undefined; memoryLimitMb?: number | undefined }): ConfigError | undefined {
+    const { maxTaskTimeoutMs, maxTaskMemoryLimitMb } = this.options;
+    const over = (field: string, value: number, cap: number, option: string) =>
+      new ConfigError([{ field, message: `expected at most ${cap} (the pool's ${option}), got ${value}`, received: value }]);
+    if (maxTaskTimeoutMs !== undefined && opts.timeoutMs !== undefined && opts.timeoutMs > maxTaskTimeoutMs) {
+      return over('timeoutMs', opts.timeoutMs, maxTaskTimeoutMs, 'maxTaskTimeoutMs');
+    }
+    if (maxTaskMemoryLimitMb !== undefined && opts.memoryLimitMb !== undefined && opts.memoryLimitMb > maxTaskMemoryLimitMb) {
+      return over('memoryLimitMb', opts.memoryLimitMb, maxTaskMemoryLimitMb, 'maxTaskMemoryLimitMb');
+    }
+    return undefined;
+  }
+
   #submit(name: string, payload: unknown, options: RunOptions | undefined, leaseId: string | undefined): TaskSubmission<unknown> {
     const refused = (error: Error): TaskSubmission<unknown> => ({ taskId: undefined, result: Promise.reject(error), refusal: error });
     if (typeof name !== 'string' || name.length === 0) {
@@ -369,6 +386,8 @@ export class Pool {
       } catch (error) {
         return refused(error as Error);
       }
+      const overCap = this.#overCap(opts);
+      if (overCap) return refused(overCap);
       if (this.options.backend === 'thread' && (opts.memoryLimitMb !== undefined || opts.gpuMemoryLimitMb !== undefined)) {
         const field = opts.memoryLimitMb !== undefined ? 'memoryLimitMb' : 'gpuMemoryLimitMb';
         return refused(
@@ -539,6 +558,8 @@ function failureToError(taskId: string, failure: TaskFailure, signal: AbortSigna
       return new WorkerCrashedError({ taskId, ...failure });
     case 'TASK_ERROR':
       return new TaskError({ taskId, ...failure });
+    case 'RESULT_NOT_SERIALIZABLE':
+      return new ResultNotSerializableError({ taskId, ...failure });
     case 'CANCELLED':
       return new TaskCancelledError({ taskId, stage: failure.stage, workerId: failure.workerId, reason: signal?.reason });
     case 'QUEUE_FULL':
@@ -585,12 +606,14 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
           startTimeoutMs: config.startTimeoutMs,
           execArgv: config.execArgv,
           env: config.env,
+          resultFormat: config.resultFormat,
         })
       : createProcessRuntime({
           gpuSampler: gpu.sampler,
           taskModule,
           execArgv: config.execArgv,
           env: config.env,
+          resultFormat: config.resultFormat,
           spareWorkers: config.spareWorkers,
           startTimeoutMs: config.startTimeoutMs,
         });

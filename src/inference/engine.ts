@@ -1,6 +1,7 @@
 import type { PoolOptions, RunOptions } from '../config.js';
 import {
   PoolError,
+  ResultNotSerializableError,
   TaskCancelledError,
   TaskError,
   WorkerCrashedError,
@@ -58,6 +59,7 @@ export function classifyFailure(error: unknown): InferenceFailure {
   else if (error instanceof WorkerMemoryError) kind = 'memory';
   else if (error instanceof WorkerCrashedError) kind = 'crash';
   else if (error instanceof TaskCancelledError) kind = 'cancelled';
+  else if (error instanceof ResultNotSerializableError) kind = 'error';
   else if (error instanceof PoolError) kind = 'rejected';
   const message = error instanceof TaskError ? String((error.cause as { message?: string } | undefined)?.message ?? e.message) : e.message;
   return { kind, code, message, error: e };

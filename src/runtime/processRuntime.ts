@@ -1,3 +1,4 @@
+import type { ResultFormat } from './protocol.js';
 import { fromCallback, fromPromise } from 'xstate';
 import type {
   MemoryPollerCommand,
@@ -20,6 +21,7 @@ export interface ProcessRuntimeOptions {
   readonly taskModule: string;
   readonly execArgv: readonly string[];
   readonly env: Readonly<Record<string, string | undefined>>;
+  readonly resultFormat: ResultFormat;
   /** Replaceable for tests; defaults to /proc on Linux, pidusage elsewhere. */
   readonly sampleMemory?: ProcessTreeSampler | undefined;
   readonly now?: (() => number) | undefined;
@@ -43,7 +45,7 @@ export function createProcessRuntime(options: ProcessRuntimeOptions) {
   const sample = options.sampleMemory ?? sampleWorkerMemory;
   const now = options.now ?? Date.now;
   const startProcess = (workerId: string, device: string, startTimeoutMs: number, signal?: AbortSignal) =>
-    ProcessWorker.start({ workerId, device, taskModule: options.taskModule, startTimeoutMs, execArgv: options.execArgv, env: options.env, signal });
+    ProcessWorker.start({ workerId, device, taskModule: options.taskModule, startTimeoutMs, execArgv: options.execArgv, env: options.env, resultFormat: options.resultFormat, signal });
   const spares = new SpareWorkers(options.spareWorkers, (device) => startProcess('', device, options.startTimeoutMs));
 
   const actors = {

@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { TaskAssignment } from '../../machines/taskTypes.js';
 import type { WorkerExit } from '../../machines/workerActors.js';
-import { WORKER_ENV, type FromWorker, type ToWorker } from './protocol.js';
+import { WORKER_ENV, type FromWorker, type ResultFormat, type ToWorker } from './protocol.js';
 import { awaitReady } from './startHandshake.js';
 import { collectTree, killTree, selfAndAncestors, signalTree, startTimeOf } from './worker/processTree.js';
 import { sendTasks, type ConnectedWorker, type WorkerListener } from './workerConnection.js';
@@ -26,6 +26,7 @@ export interface ProcessWorkerOptions {
   readonly startTimeoutMs: number;
   readonly execArgv: readonly string[];
   readonly env: Readonly<Record<string, string | undefined>>;
+  readonly resultFormat: ResultFormat;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -87,6 +88,7 @@ export class ProcessWorker implements ConnectedWorker {
         [WORKER_ENV.taskModule]: options.taskModule,
         [WORKER_ENV.workerId]: options.workerId,
         [WORKER_ENV.device]: options.device,
+        [WORKER_ENV.resultFormat]: options.resultFormat,
         // A cpu worker sees no GPU, so a CPU task cannot grab one by accident; cuda:N sees GPU N only.
         CUDA_VISIBLE_DEVICES: options.device.startsWith('cuda:') ? options.device.slice('cuda:'.length) : '',
       },

@@ -11,7 +11,11 @@ export const WORKER_ENV = {
   taskModule: 'POOLVISOR_TASK_MODULE',
   workerId: 'POOLVISOR_WORKER_ID',
   device: 'POOLVISOR_DEVICE',
+  resultFormat: 'POOLVISOR_RESULT_FORMAT',
 } as const;
+
+/** What a result must be to count as a success (the pool's `resultFormat` option). */
+export type ResultFormat = 'structured-clone' | 'json';
 
 /** A task as the worker sees it. */
 export interface WireTask {
@@ -33,7 +37,15 @@ export type FromWorker =
   | { readonly type: 'child'; readonly pid: number }
   /** `ms`: how long the task function ran, measured in the worker (absent when nothing ran). */
   | { readonly type: 'result'; readonly id: string; readonly ok: true; readonly value: unknown; readonly ms?: number }
-  | { readonly type: 'result'; readonly id: string; readonly ok: false; readonly error: SerializedError; readonly ms?: number };
+  /** `notSerializable`: the task returned, but its value cannot go back in that format; `error` says why. */
+  | {
+      readonly type: 'result';
+      readonly id: string;
+      readonly ok: false;
+      readonly error: SerializedError;
+      readonly ms?: number;
+      readonly notSerializable?: ResultFormat;
+    };
 
 /** What a task function receives as its second argument. */
 export interface TaskContext {

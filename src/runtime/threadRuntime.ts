@@ -1,3 +1,4 @@
+import type { ResultFormat } from './protocol.js';
 import { fromCallback, fromPromise } from 'xstate';
 import type {
   MemoryPollerCommand,
@@ -22,6 +23,7 @@ export interface ThreadRuntimeOptions {
   readonly startTimeoutMs: number;
   readonly execArgv: readonly string[];
   readonly env: Readonly<Record<string, string>>;
+  readonly resultFormat: ResultFormat;
 }
 
 const asThread = (worker: StartedWorker): ThreadWorker => worker.handle as ThreadWorker;
@@ -45,6 +47,7 @@ export function createThreadRuntime(options: ThreadRuntimeOptions) {
       heapLimitMb: options.heapLimitMb,
       execArgv: options.execArgv,
       env: options.env,
+      resultFormat: options.resultFormat,
       signal,
     });
   const spares = new SpareWorkers(options.spareWorkers, () => startThread('', options.startTimeoutMs));

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { TaskAssignment } from '../../machines/taskTypes.js';
 import type { WorkerExit } from '../../machines/workerActors.js';
-import type { FromWorker, ToWorker } from './protocol.js';
+import type { FromWorker, ResultFormat, ToWorker } from './protocol.js';
 import { awaitReady } from './startHandshake.js';
 import { threadExecArgv } from './threadExecArgv.js';
 import { sendTasks, type ConnectedWorker, type WorkerListener } from './workerConnection.js';
@@ -20,6 +20,7 @@ export interface ThreadWorkerOptions {
   readonly execArgv: readonly string[];
   /** The pool's `env` option: added to the thread's copy of the host's environment. */
   readonly env: Readonly<Record<string, string>>;
+  readonly resultFormat: ResultFormat;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -75,7 +76,7 @@ export class ThreadWorker implements ConnectedWorker {
       execArgv: options.execArgv.length > 0 ? [...EXEC_ARGV, ...options.execArgv] : EXEC_ARGV,
       // A thread's process.env is a copy of the host's, with the pool's `env` on top.
       ...(Object.keys(options.env).length > 0 ? { env: { ...process.env, ...options.env } } : {}),
-      workerData: { taskModule: options.taskModule, workerId: options.workerId, device: 'cpu' },
+      workerData: { taskModule: options.taskModule, workerId: options.workerId, device: 'cpu', resultFormat: options.resultFormat },
       resourceLimits: { maxOldGenerationSizeMb: options.heapLimitMb },
     });
     const worker = new ThreadWorker(thread, options.heapLimitMb * 1024 * 1024);

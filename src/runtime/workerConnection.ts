@@ -73,7 +73,7 @@ export const workerConnection = fromCallback<WorkerConnectionCommand, WorkerConn
       result: (message) => {
         buffered.push({
           taskId: message.id,
-          outcome: message.ok ? { ok: true, value: message.value } : { ok: false, error: message.error },
+          outcome: message.ok ? { ok: true, value: message.value } : { ok: false, error: message.error, notSerializable: message.notSerializable },
           ranMs: message.ms,
         });
         outstanding -= 1;

@@ -4,7 +4,7 @@ import type { InspectionEvent } from 'xstate';
 import { z } from 'zod';
 import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import { workerMachine, workerStateName } from '../../machines/workerMachine.js';
-import { parseOptions, runOptionsSchema, type PoolOptions } from '../config.js';
+import { DEFAULT_MEMORY_LIMIT_MB, DEFAULT_TASK_TIMEOUT_MS, parseOptions, runOptionsSchema, type PoolOptions } from '../config.js';
 import { installAccessControl } from './accessControl.js';
 import { inferenceTaskModule } from '../inference/engine.js';
 import { describeMachine } from '../machineGraph.js';
@@ -14,11 +14,22 @@ import { EventLog } from './eventLog.js';
 import { registerEventStream } from './eventStream.js';
 import { HttpError, installErrorEnvelope, refusal } from './httpErrors.js';
 import { createPoolMetrics } from './metrics.js';
-import { publicRecord, serializePoolError, TaskStore, type TaskRecord } from './taskStore.js';
+import { logAuditEvent } from './auditLog.js';
+import { payloadTooDeep } from './payloadDepth.js';
+import { DEFAULT_TASK_RECORD_LIMITS, serializePoolError, TaskStore, type TaskRecord, type TaskRecordLimits } from './taskStore.js';
 
 export interface ServiceOptions {
-  /** The pool's options; `task` defaults to the bundled inference module. */
+  /**
+   * The pool's options; `task` defaults to the bundled inference module. A client's
+   * `timeoutMs` and `memoryLimitMb` are capped by `maxTaskTimeoutMs` and
+   * `maxTaskMemoryLimitMb`, which default to the pool's own `taskTimeoutMs` and
+   * `memoryLimitMb`; results must be JSON (`resultFormat: 'json'` always).
+   */
   readonly pool?: Partial<PoolOptions>;
+  /** How many settled tasks, and how many characters of them, the service remembers. */
+  readonly taskRecords?: Partial<TaskRecordLimits>;
+  /** A payload nested deeper than this is refused with 400 (default 64). */
+  readonly maxPayloadDepth?: number;
   /** When set, every route but /healthz needs `Authorization: Bearer <token>`. */
   readonly token?: string | undefined;
   /** Request bodies above this many bytes get 413 (default 1 MiB). */
@@ -74,12 +85,25 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     lastState.set(actor, path);
     events.append('state', { actor, path, state: isRoot ? path : workerStateName(snapshot.value), at: Date.now() });
   };
-  const pool = await createPool({ task: inferenceTaskModule, ...options.pool, inspect });
+  const pool = await createPool({
+    task: inferenceTaskModule,
+    ...options.pool,
+    // What a client asks for per task is capped by what the operator set for the pool.
+    maxTaskTimeoutMs: options.pool?.maxTaskTimeoutMs ?? options.pool?.taskTimeoutMs ?? DEFAULT_TASK_TIMEOUT_MS,
+    maxTaskMemoryLimitMb: options.pool?.maxTaskMemoryLimitMb ?? options.pool?.memoryLimitMb ?? DEFAULT_MEMORY_LIMIT_MB,
+    // Every result goes out as JSON: one that cannot fails its task in the worker, not every later GET.
+    resultFormat: 'json',
+    inspect,
+  });
   const metrics = createPoolMetrics(pool);
-  const store = new TaskStore(10_000);
+  const store = new TaskStore({ ...DEFAULT_TASK_RECORD_LIMITS, ...options.taskRecords });
+  const maxPayloadDepth = options.maxPayloadDepth ?? 64;
+  const bodyLimitBytes = options.bodyLimitBytes ?? 1024 * 1024;
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: bodyLimitBytes });
   pool.on('event', (event) => {
     metrics.record(event);
     events.append('audit', event);
+    logAuditEvent(app.log, event);
     if (event.type === 'task.started') {
       const record = store.get(event.taskId);
       if (record && record.state === 'queued') record.state = 'running';
@@ -89,35 +113,43 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     memoryLimitBytes: pool.options.memoryLimitMb * 1024 * 1024,
     softMemoryRatio: pool.options.softMemoryRatio,
     gpuMemoryLimitBytes: pool.options.gpuMemoryLimitMb === undefined ? null : pool.options.gpuMemoryLimitMb * 1024 * 1024,
+    taskTimeoutMs: pool.options.taskTimeoutMs,
+    maxTaskTimeoutMs: pool.options.maxTaskTimeoutMs,
+    maxTaskMemoryLimitMb: pool.options.maxTaskMemoryLimitMb,
+    maxPayloadDepth,
+    taskRecords: store.limits,
   };
-  const poolView = () => ({ ...pool.status(), tasks: pool.taskNames(), limits });
-
-  const bodyLimitBytes = options.bodyLimitBytes ?? 1024 * 1024;
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: bodyLimitBytes });
+  const poolView = () => ({ ...pool.status(), tasks: pool.taskNames(), limits, records: store.stats() });
 
   let shuttingDown = false;
   app.addHook('onRequest', async (request) => {
-    if (shuttingDown && request.url !== '/healthz') throw new HttpError(503, 'ERR_SHUTTING_DOWN', 'the service is shutting down');
+    // While draining, no new work and no new streams; results (and cancels) stay available to the clients that got a 202.
+    if (shuttingDown && (request.method === 'POST' || request.url.startsWith('/v1/events'))) {
+      throw new HttpError(503, 'ERR_SHUTTING_DOWN', 'the service is shutting down');
+    }
   });
   installAccessControl(app, { token: options.token, corsOrigins: options.corsOrigins });
   installErrorEnvelope(app, bodyLimitBytes);
 
   const settle = (record: TaskRecord, promise: Promise<unknown>) =>
     promise.then(
-      (result) => {
-        record.state = 'succeeded';
-        record.result = result;
-        record.settledAt = Date.now();
-      },
-      (error: unknown) => {
-        record.state = (error as { code?: string }).code === 'ERR_TASK_CANCELLED' ? 'cancelled' : 'failed';
-        record.error = serializePoolError(error);
-        record.settledAt = Date.now();
-      },
+      (value) => store.settle(record, { ok: true, value }),
+      (error: unknown) =>
+        store.settle(record, {
+          ok: false,
+          state: (error as { code?: string }).code === 'ERR_TASK_CANCELLED' ? 'cancelled' : 'failed',
+          error: serializePoolError(error),
+        }),
     );
+  const sendRecord = (reply: FastifyReply, json: string) => reply.type('application/json; charset=utf-8').send(json);
 
   app.post('/v1/tasks', async (request: FastifyRequest<{ Querystring: { wait?: string } }>, reply: FastifyReply) => {
     const body = parseOptions(submitSchema, request.body);
+    // A payload nested thousands deep overflows the stack wherever it is walked (cloning it to a worker first).
+    const depth = payloadTooDeep(body.payload, maxPayloadDepth);
+    if (depth !== undefined) {
+      throw new HttpError(400, 'ERR_PAYLOAD_TOO_DEEP', `payload: expected at most ${maxPayloadDepth} levels of nesting, got more than ${depth}`, { field: 'payload', maxDepth: maxPayloadDepth });
+    }
     const names = pool.taskNames();
     if (names.length > 0 && !names.includes(body.task)) {
       throw new HttpError(404, 'ERR_UNKNOWN_TASK', `no task "${body.task}" in the task module; its tasks: ${names.join(', ')}`, { tasks: names });
@@ -132,16 +164,21 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     }
     const settled = settle(record, submission.result);
     if (request.query.wait === 'true' || request.query.wait === '1') {
-      await settled;
-      return reply.code(200).send(publicRecord(record));
+      const { resultJson } = await settled;
+      // A result too large to keep is still given, once, to the caller who waited for it.
+      const json = resultJson === undefined ? store.json(record) : `${store.json(record).slice(0, -1)},"result":${resultJson}}`;
+      return sendRecord(reply.code(200), json);
     }
     return reply.code(202).header('location', `/v1/tasks/${record.id}`).send({ id: record.id, state: record.state });
   });
 
-  app.get('/v1/tasks/:id', async (request: FastifyRequest<{ Params: { id: string } }>) => {
+  app.get('/v1/tasks/:id', async (request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {
     const record = store.get(request.params.id);
-    if (!record) throw new HttpError(404, 'ERR_TASK_NOT_FOUND', `no task ${request.params.id} (unknown, or forgotten: the service keeps the last 10,000)`);
-    return publicRecord(record);
+    if (!record) {
+      const { maxCount, maxBytes } = store.limits;
+      throw new HttpError(404, 'ERR_TASK_NOT_FOUND', `no task ${request.params.id} (unknown, or forgotten: the service keeps at most ${maxCount} records and ${maxBytes} characters of them)`);
+    }
+    return sendRecord(reply, store.json(record));
   });
 
   app.delete('/v1/tasks/:id', async (request: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply) => {

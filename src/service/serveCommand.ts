@@ -124,7 +124,17 @@ export async function serve(argv: string[]): Promise<number> {
   }
   const logger = process.stdout.isTTY ? { transport: { target: 'pino-pretty' } } : true;
   const service = await createService({ pool: settings.pool, token: settings.token, corsOrigins: settings.cors, logger, inspect });
-  const address = await service.app.listen({ host: settings.host, port: settings.port });
+  let address: string;
+  try {
+    address = await service.app.listen({ host: settings.host, port: settings.port });
+  } catch (error) {
+    // Nothing is served: close the pool first, so no worker outlives the failed start.
+    await service.close(0);
+    const { code, message } = error as NodeJS.ErrnoException;
+    const why = code === 'EADDRINUSE' ? 'the address is in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such address on this machine' : message;
+    process.stderr.write(`poolvisor serve: cannot listen on ${settings.host}:${settings.port}: ${why}${code === undefined ? '' : ` (${code})`}\n`);
+    return 1;
+  }
   service.app.log.info({ address, workers: service.pool.status().workers.length, tasks: service.pool.taskNames() }, 'poolvisor is serving');
   process.stdout.write(`poolvisor: dashboard at ${address}/ (API under ${address}/v1, metrics at ${address}/metrics)\n`);
   await new Promise<void>((resolve) => {

@@ -8,8 +8,11 @@ export interface TaskRecord {
   state: TaskState;
   readonly submittedAt: number;
   settledAt: number | undefined;
-  result: unknown;
-  error: SerializedPoolError | undefined;
+  /**
+   * The settled record as the API answers it, serialized once when the task settled:
+   * a GET sends it as it is, and its length is what the record costs.
+   */
+  body: string | undefined;
   readonly cancel: AbortController;
 }
 
@@ -28,15 +31,35 @@ export function serializePoolError(error: unknown): SerializedPoolError {
   return { code: e.code ?? 'ERR_UNKNOWN', name: e.name ?? 'Error', message: e.message ?? String(error), evidence };
 }
 
+/** How much the service remembers of settled tasks; past a bound, the oldest settled records go first. */
+export interface TaskRecordLimits {
+  /** Records kept, settled or not (default 10,000). Queued and running ones are never dropped. */
+  readonly maxCount: number;
+  /** Characters of JSON kept over all settled records (default 256 MiB). */
+  readonly maxBytes: number;
+  /** A result whose JSON is longer is not kept: the record says `resultTooLarge` with its size (default 8 MiB). */
+  readonly maxResultBytes: number;
+}
+
+export const DEFAULT_TASK_RECORD_LIMITS: TaskRecordLimits = { maxCount: 10_000, maxBytes: 256 * 1024 * 1024, maxResultBytes: 8 * 1024 * 1024 };
+
+/** How a task ended, as the store takes it: the value (not yet serialized) or the error. */
+export type Settlement = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly state: 'failed' | 'cancelled'; readonly error: SerializedPoolError };
+
 /**
- * The tasks submitted over HTTP, by id. Settled records are kept up to `capacity`,
- * oldest dropped first, so a long-running service does not grow without bound.
+ * The tasks submitted over HTTP, by id. Settled records are kept within a count and a
+ * size, oldest settled dropped first, so a long-running service holds a bounded amount
+ * however large the results are. A record is serialized once, when it settles: reads
+ * cost a lookup, and its size is known exactly.
  */
 export class TaskStore {
   readonly #records = new Map<string, TaskRecord>();
+  /** Settled records, oldest first, with their size: the eviction order. */
+  readonly #settled = new Map<string, number>();
+  #settledBytes = 0;
   #next = 0;
 
-  constructor(readonly capacity: number) {}
+  constructor(readonly limits: TaskRecordLimits = DEFAULT_TASK_RECORD_LIMITS) {}
 
   create(task: string): TaskRecord {
     const record: TaskRecord = {
@@ -45,8 +68,7 @@ export class TaskStore {
       state: 'queued',
       submittedAt: Date.now(),
       settledAt: undefined,
-      result: undefined,
-      error: undefined,
+      body: undefined,
       cancel: new AbortController(),
     };
     this.#records.set(record.id, record);
@@ -60,25 +82,72 @@ export class TaskStore {
 
   delete(id: string): void {
     this.#records.delete(id);
+    const bytes = this.#settled.get(id);
+    if (bytes !== undefined) {
+      this.#settled.delete(id);
+      this.#settledBytes -= bytes;
+    }
+  }
+
+  /**
+   * Records how the task ended. Returns the result's JSON when the record could not
+   * keep it (over `maxResultBytes`), so a caller still waiting can have it once.
+   */
+  settle(record: TaskRecord, settlement: Settlement): { readonly resultJson: string | undefined } {
+    record.settledAt = Date.now();
+    let resultJson: string | undefined;
+    let extra: Record<string, unknown>;
+    if (settlement.ok) {
+      try {
+        // The pool checked the value in the worker (resultFormat: 'json'); this cannot throw for a result from there.
+        resultJson = JSON.stringify(settlement.value);
+        record.state = 'succeeded';
+        extra = {};
+      } catch (error) {
+        record.state = 'failed';
+        extra = { error: { code: 'ERR_RESULT_NOT_SERIALIZABLE', name: 'ResultNotSerializableError', message: `the result cannot be represented as JSON: ${(error as Error).message.split('\n')[0]}`, evidence: {} } };
+      }
+    } else {
+      record.state = settlement.state;
+      extra = { error: settlement.error };
+    }
+    const tooLarge = resultJson !== undefined && resultJson.length > this.limits.maxResultBytes;
+    if (tooLarge) extra = { resultTooLarge: { bytes: resultJson?.length, limitBytes: this.limits.maxResultBytes } };
+    const head = JSON.stringify({ ...this.#header(record), ...extra });
+    record.body = resultJson === undefined || tooLarge ? head : `${head.slice(0, -1)},"result":${resultJson}}`;
+    if (this.#records.get(record.id) === record) {
+      this.#settled.set(record.id, record.body.length);
+      this.#settledBytes += record.body.length;
+      this.#evict();
+    }
+    return { resultJson: tooLarge ? resultJson : undefined };
+  }
+
+  /** The record as the API answers it. */
+  json(record: TaskRecord): string {
+    return record.body ?? JSON.stringify(this.#header(record));
+  }
+
+  /** What the store holds now: for `/v1/pool` and the tests of its bounds. */
+  stats(): { readonly records: number; readonly settled: number; readonly settledBytes: number } {
+    return { records: this.#records.size, settled: this.#settled.size, settledBytes: this.#settledBytes };
+  }
+
+  #header(record: TaskRecord) {
+    return {
+      id: record.id,
+      task: record.task,
+      state: record.state,
+      submittedAt: new Date(record.submittedAt).toISOString(),
+      settledAt: record.settledAt === undefined ? null : new Date(record.settledAt).toISOString(),
+    };
   }
 
   #evict(): void {
-    if (this.#records.size <= this.capacity) return;
-    for (const [id, record] of this.#records) {
-      if (this.#records.size <= this.capacity) return;
-      if (record.state !== 'queued' && record.state !== 'running') this.#records.delete(id);
+    const { maxCount, maxBytes } = this.limits;
+    while ((this.#records.size > maxCount || this.#settledBytes > maxBytes) && this.#settled.size > 0) {
+      const [oldest] = this.#settled.keys();
+      this.delete(oldest as string);
     }
   }
-}
-
-export function publicRecord(record: TaskRecord) {
-  return {
-    id: record.id,
-    task: record.task,
-    state: record.state,
-    submittedAt: new Date(record.submittedAt).toISOString(),
-    settledAt: record.settledAt === undefined ? null : new Date(record.settledAt).toISOString(),
-    ...(record.state === 'succeeded' ? { result: record.result } : {}),
-    ...(record.error !== undefined ? { error: record.error } : {}),
-  };
 }

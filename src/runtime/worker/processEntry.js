@@ -18,6 +18,7 @@ import { createTaskRunner, serializeError, taskNames } from './taskRunner.js';
 const moduleUrl = process.env.POOLVISOR_TASK_MODULE ?? '';
 let workerId = process.env.POOLVISOR_WORKER_ID ?? '';
 const device = process.env.POOLVISOR_DEVICE ?? 'cpu';
+const resultFormat = process.env.POOLVISOR_RESULT_FORMAT === 'json' ? 'json' : 'structured-clone';
 
 if (typeof process.send !== 'function') {
   process.stderr.write('poolvisor: this is a worker entry; the pool starts it\n');
@@ -79,7 +80,7 @@ try {
   throw error; // unreachable; tells the type checker `tasks` is set below
 }
 
-const run = createTaskRunner({ tasks, send, identity: () => ({ workerId, device }) });
+const run = createTaskRunner({ tasks, send, identity: () => ({ workerId, device }), resultFormat });
 
 process.on('message', (/** @type {ToWorker} */ message) => {
   if (message.type === 'run') run(message.tasks);

@@ -8,6 +8,7 @@
 /** @typedef {import('../protocol.js').FromWorker} FromWorker */
 /** @typedef {import('../protocol.js').WireTask} WireTask */
 /** @typedef {import('../../../machines/taskTypes.js').SerializedError} SerializedError */
+/** @typedef {import('../protocol.js').ResultFormat} ResultFormat */
 
 /** How many `cause`s deep an error is kept. */
 const MAX_CAUSE_DEPTH = 3;
@@ -36,14 +37,33 @@ export function serializeError(error, depth = 0) {
 }
 
 /**
+ * Why `value` cannot be returned as JSON, or undefined when it can. JSON.stringify is
+ * the test: it is what the HTTP API will do with the value, and it throws for a BigInt,
+ * a cycle, or nesting deeper than the stack.
+ * @param {unknown} value
+ * @returns {SerializedError | undefined}
+ */
+function notJson(value) {
+  try {
+    JSON.stringify(value);
+    return undefined;
+  } catch (error) {
+    const e = /** @type {Error} */ (error);
+    // The first line: a cycle's message goes on to draw the path round it.
+    return { name: e.name, message: e.message.split('\n')[0] ?? '' };
+  }
+}
+
+/**
  * @param {{
  *   tasks: Record<string, unknown>,
  *   send: (message: FromWorker) => void,
  *   identity: () => { workerId: string, device: string },
+ *   resultFormat?: ResultFormat,
  * }} options
  * @returns {(tasks: readonly WireTask[]) => void} takes tasks to run in order, one at a time
  */
-export function createTaskRunner({ tasks, send, identity }) {
+export function createTaskRunner({ tasks, send, identity, resultFormat = 'structured-clone' }) {
   const names = taskNames(tasks);
   // The names offered in `ready` are the only ones that run, so the list and the runner cannot disagree.
   const offered = new Set(names);
@@ -65,7 +85,11 @@ export function createTaskRunner({ tasks, send, identity }) {
     const start = performance.now();
     try {
       const value = await task(message.payload, { taskId: message.id, ...identity() });
-      reply = { type: 'result', id: message.id, ok: true, value, ms: performance.now() - start };
+      const ms = performance.now() - start;
+      const unrepresentable = resultFormat === 'json' ? notJson(value) : undefined;
+      reply = unrepresentable
+        ? { type: 'result', id: message.id, ok: false, error: unrepresentable, ms, notSerializable: 'json' }
+        : { type: 'result', id: message.id, ok: true, value, ms };
     } catch (error) {
       reply = { type: 'result', id: message.id, ok: false, error: serializeError(error), ms: performance.now() - start };
     }
@@ -73,7 +97,7 @@ export function createTaskRunner({ tasks, send, identity }) {
       send(reply);
     } catch (error) {
       // The value cannot be cloned (a function, a socket): the task still settles, as a failure that says so.
-      send({ type: 'result', id: message.id, ok: false, error: serializeError(error), ms: reply.ms });
+      send({ type: 'result', id: message.id, ok: false, error: serializeError(error), ms: reply.ms, notSerializable: 'structured-clone' });
     }
   }
 

@@ -11,7 +11,7 @@ import { createTaskRunner, serializeError, taskNames } from './taskRunner.js';
 /** @typedef {import('../protocol.js').ToWorker} ToWorker */
 
 const port = /** @type {NonNullable<typeof parentPort>} */ (parentPort);
-const { taskModule, device } = /** @type {{ taskModule: string, workerId: string, device: string }} */ (workerData);
+const { taskModule, device, resultFormat } = /** @type {{ taskModule: string, workerId: string, device: string, resultFormat: import('../protocol.js').ResultFormat }} */ (workerData);
 let workerId = /** @type {{ workerId: string }} */ (workerData).workerId;
 
 /** @param {FromWorker} message */
@@ -28,7 +28,7 @@ try {
   throw error; // ends the thread; the pool already has the reason
 }
 
-const run = createTaskRunner({ tasks, send, identity: () => ({ workerId, device }) });
+const run = createTaskRunner({ tasks, send, identity: () => ({ workerId, device }), resultFormat });
 port.on('message', (/** @type {ToWorker} */ message) => {
   if (message.type === 'run') run(message.tasks);
   else if (message.type === 'adopt') workerId = message.workerId;
