@@ -7,6 +7,7 @@ import {
   PoolDegradedError,
   QueueFullError,
   TaskCancelledError,
+  ResultNotSerializableError,
   TaskError,
   WorkerCrashedError,
   WorkerMemoryError,
@@ -235,9 +236,17 @@ describe('a pool of worker processes', () => {
 
   it('fails a task whose value cannot cross the process boundary, and keeps serving', async () => {
     const { pool } = await open({ maxWorkers: 1 });
-    await expect(pool.run('unclonable')).rejects.toBeInstanceOf(TaskError);
+    await expect(pool.run('unclonable')).rejects.toMatchObject({ code: 'ERR_RESULT_NOT_SERIALIZABLE', format: 'structured-clone' });
     await expect(pool.run('echo', () => 1)).rejects.toBeInstanceOf(TaskError);
     expect(await pool.run('echo', 'fine')).toBe('fine');
+  });
+
+  it("with resultFormat: 'json', fails a task whose value JSON cannot represent, in its worker", async () => {
+    const { pool } = await open({ maxWorkers: 1, resultFormat: 'json' });
+    const error = await pool.run('bigResultOfKind', 'bigint').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ResultNotSerializableError);
+    expect(error).toMatchObject({ format: 'json', workerId: 'worker-0', message: expect.stringContaining('Do not know how to serialize a BigInt') });
+    expect(await pool.run('echo', { fine: [1, 'two'] })).toEqual({ fine: [1, 'two'] });
   });
 
   it('closes: refuses new tasks, drains queued ones, leaves no worker alive', async () => {
@@ -298,6 +307,16 @@ describe('createPool options', () => {
     const good = pool.run('echo', 2);
     await expect(bad).rejects.toThrow('timeoutMs: expected an integer from 1 to 2147483647 (ms), got -1');
     expect(await good).toBe(2);
+  });
+
+  it('caps what a task or a lease may ask for with maxTaskTimeoutMs and maxTaskMemoryLimitMb', async () => {
+    const { pool } = await open({ maxWorkers: 1, taskTimeoutMs: 1000, memoryLimitMb: 192, maxTaskTimeoutMs: 2000, maxTaskMemoryLimitMb: 256 });
+    await expect(pool.run('echo', 1, { timeoutMs: 2001 })).rejects.toThrow("timeoutMs: expected at most 2000 (the pool's maxTaskTimeoutMs), got 2001");
+    await expect(pool.run('echo', 1, { memoryLimitMb: 300 })).rejects.toThrow("memoryLimitMb: expected at most 256 (the pool's maxTaskMemoryLimitMb), got 300");
+    await expect(pool.acquire({ timeoutMs: 5000 })).rejects.toBeInstanceOf(ConfigError);
+    expect(await pool.run('echo', 3, { timeoutMs: 2000, memoryLimitMb: 200 })).toBe(3);
+    const belowOwn = await createPool({ task: fixture('tasks.mjs'), taskTimeoutMs: 1000, maxTaskTimeoutMs: 999 }).catch((e: unknown) => e);
+    expect((belowOwn as ConfigError).message).toBe('maxTaskTimeoutMs: expected at least taskTimeoutMs (1000), got 999');
   });
 });
 
