@@ -30,6 +30,11 @@ export interface ServiceOptions {
   readonly taskRecords?: Partial<TaskRecordLimits>;
   /** A payload nested deeper than this is refused with 400 (default 64). */
   readonly maxPayloadDepth?: number;
+  /**
+   * Bytes of request bodies held for tasks not yet settled (default 256 MiB): past it,
+   * 429. `maxQueue` bounds the count; this bounds what 10,000 bodies of 1 MiB could weigh.
+   */
+  readonly maxPendingPayloadBytes?: number;
   /** When set, every route but /healthz needs `Authorization: Bearer <token>`. */
   readonly token?: string | undefined;
   /** Request bodies above this many bytes get 413 (default 1 MiB). */
@@ -47,8 +52,12 @@ export interface ServiceOptions {
 export interface Service {
   readonly app: FastifyInstance;
   readonly pool: Pool;
-  /** Stops accepting requests, drains the pool for up to `drainTimeoutMs`, closes it. */
-  close(drainTimeoutMs?: number): Promise<void>;
+  /**
+   * Stops accepting tasks, drains the pool for up to `drainTimeoutMs`, closes it; then,
+   * for up to `resultLingerMs` (default 0), keeps answering until every task accepted
+   * with a 202 that settled during the drain has been read once.
+   */
+  close(drainTimeoutMs?: number, resultLingerMs?: number): Promise<void>;
 }
 
 const submitSchema = runOptionsSchema
@@ -98,6 +107,8 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   const metrics = createPoolMetrics(pool);
   const store = new TaskStore({ ...DEFAULT_TASK_RECORD_LIMITS, ...options.taskRecords });
   const maxPayloadDepth = options.maxPayloadDepth ?? 64;
+  const maxPendingPayloadBytes = options.maxPendingPayloadBytes ?? 256 * 1024 * 1024;
+  let pendingPayloadBytes = 0;
   const bodyLimitBytes = options.bodyLimitBytes ?? 1024 * 1024;
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: bodyLimitBytes });
   pool.on('event', (event) => {
@@ -117,11 +128,14 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     maxTaskTimeoutMs: pool.options.maxTaskTimeoutMs,
     maxTaskMemoryLimitMb: pool.options.maxTaskMemoryLimitMb,
     maxPayloadDepth,
+    maxPendingPayloadBytes,
     taskRecords: store.limits,
   };
-  const poolView = () => ({ ...pool.status(), tasks: pool.taskNames(), limits, records: store.stats() });
+  const poolView = () => ({ ...pool.status(), tasks: pool.taskNames(), limits, records: store.stats(), pendingPayloadBytes });
 
   let shuttingDown = false;
+  const unreadAtClose = new Set<string>();
+  let allRead: (() => void) | undefined;
   app.addHook('onRequest', async (request) => {
     // While draining, no new work and no new streams; results (and cancels) stay available to the clients that got a 202.
     if (shuttingDown && (request.method === 'POST' || request.url.startsWith('/v1/events'))) {
@@ -154,6 +168,13 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     if (names.length > 0 && !names.includes(body.task)) {
       throw new HttpError(404, 'ERR_UNKNOWN_TASK', `no task "${body.task}" in the task module; its tasks: ${names.join(', ')}`, { tasks: names });
     }
+    // What the body weighs: its length as sent (a chunked body is at most the body limit).
+    const bytes = Number(request.headers['content-length'] ?? bodyLimitBytes) || bodyLimitBytes;
+    if (pendingPayloadBytes + bytes > maxPendingPayloadBytes) {
+      throw new HttpError(429, 'ERR_QUEUE_FULL', `${pendingPayloadBytes} bytes of payloads are waiting or running, and this one (${bytes}) would pass the ${maxPendingPayloadBytes}-byte limit`, {
+        retryAfterSeconds: 1,
+      });
+    }
     const record = store.create(body.task);
     const { task, payload, ...runOptions } = body;
     const submission = pool.submit(task, payload, { ...runOptions, taskId: record.id, signal: record.cancel.signal });
@@ -162,13 +183,18 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
       store.delete(record.id);
       throw refusal(submission.refusal) ?? submission.refusal;
     }
-    const settled = settle(record, submission.result);
+    pendingPayloadBytes += bytes;
+    const settled = settle(record, submission.result).finally(() => {
+      pendingPayloadBytes -= bytes;
+    });
     if (request.query.wait === 'true' || request.query.wait === '1') {
       const { resultJson } = await settled;
       // A result too large to keep is still given, once, to the caller who waited for it.
       const json = resultJson === undefined ? store.json(record) : `${store.json(record).slice(0, -1)},"result":${resultJson}}`;
       return sendRecord(reply.code(200), json);
     }
+    // Its client polls for it: a result that arrives during the drain is kept readable until read (see close).
+    void settled.then(() => shuttingDown && store.get(record.id) === record && unreadAtClose.add(record.id));
     return reply.code(202).header('location', `/v1/tasks/${record.id}`).send({ id: record.id, state: record.state });
   });
 
@@ -178,6 +204,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
       const { maxCount, maxBytes } = store.limits;
       throw new HttpError(404, 'ERR_TASK_NOT_FOUND', `no task ${request.params.id} (unknown, or forgotten: the service keeps at most ${maxCount} records and ${maxBytes} characters of them)`);
     }
+    if (unreadAtClose.delete(record.id) && unreadAtClose.size === 0) allRead?.();
     return sendRecord(reply, store.json(record));
   });
 
@@ -220,13 +247,22 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   return {
     app,
     pool,
-    close(drainTimeoutMs = 30_000) {
+    close(drainTimeoutMs = 30_000, resultLingerMs = 0) {
       closing ??= (async () => {
-        // New requests get 503; requests in flight (?wait=true) finish as the pool drains.
+        // New tasks get 503; requests in flight (?wait=true) finish as the pool drains.
         shuttingDown = true;
         streams.stop();
         streams.endAll();
         await pool.close({ drainTimeoutMs });
+        if (unreadAtClose.size > 0 && resultLingerMs > 0) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, resultLingerMs);
+            allRead = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+        }
         await app.close();
       })();
       return closing;
