@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import { workerMachine, workerStateName } from '../../machines/workerMachine.js';
 import { parseOptions, runOptionsSchema, type PoolOptions } from '../config.js';
-import { installAccessControl } from './accessControl.js';
+import { installAccessControl, resolveAccess } from './accessControl.js';
+import type { AuthFailureOptions } from './authFailures.js';
 import { inferenceTaskModule } from '../inference/engine.js';
 import { describeMachine } from '../machineGraph.js';
 import { createPool, type Pool } from '../pool.js';
@@ -19,8 +20,18 @@ import { publicRecord, serializePoolError, TaskStore, type TaskRecord } from './
 export interface ServiceOptions {
   /** The pool's options; `task` defaults to the bundled inference module. */
   readonly pool?: Partial<PoolOptions>;
-  /** When set, every route but /healthz needs `Authorization: Bearer <token>`. */
+  /**
+   * When set (at least 16 characters), every route but /healthz, /readyz and the dashboard's
+   * page and script needs `Authorization: Bearer <token>`.
+   */
   readonly token?: string | undefined;
+  /**
+   * Host names a request's `Host` may name besides the loopback ones (DNS rebinding). When
+   * unset: loopback names only without a token, any host with one.
+   */
+  readonly allowedHosts?: readonly string[] | undefined;
+  /** The lockout after wrong tokens (default: 10 from one address within 60 s lock it out for 60 s). */
+  readonly authFailures?: AuthFailureOptions | undefined;
   /** Request bodies above this many bytes get 413 (default 1 MiB). */
   readonly bodyLimitBytes?: number;
   /** Allow browsers from these origins (CORS is off by default). */
@@ -59,6 +70,8 @@ function statePath(value: unknown): string {
  * the dashboard. Builds, never listens: the CLI listens, tests use `app.inject`.
  */
 export async function createService(options: ServiceOptions = {}): Promise<Service> {
+  // Checked before the pool starts: a weak token is refused without starting workers.
+  const access = resolveAccess({ token: options.token, corsOrigins: options.corsOrigins, allowedHosts: options.allowedHosts, authFailures: options.authFailures });
   const events = new EventLog(options.eventLogSize ?? 10_000);
   const lastState = new Map<string, string>();
   // Every state change of every worker (and of the supervisor), from XState's own inspection events.
@@ -99,7 +112,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   app.addHook('onRequest', async (request) => {
     if (shuttingDown && request.url !== '/healthz') throw new HttpError(503, 'ERR_SHUTTING_DOWN', 'the service is shutting down');
   });
-  installAccessControl(app, { token: options.token, corsOrigins: options.corsOrigins });
+  installAccessControl(app, access);
   installErrorEnvelope(app, bodyLimitBytes);
 
   const settle = (record: TaskRecord, promise: Promise<unknown>) =>
