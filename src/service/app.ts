@@ -13,7 +13,8 @@ import { createPool, type Pool } from '../pool.js';
 import { dashboardPage } from './dashboard/page.js';
 import { EventLog } from './eventLog.js';
 import { registerEventStream } from './eventStream.js';
-import { HttpError, installErrorEnvelope, refusal } from './httpErrors.js';
+import { envelopeServerOptions, HttpError, installErrorEnvelope, refusal } from './httpErrors.js';
+import { installJsonBody } from './jsonBody.js';
 import { createPoolMetrics } from './metrics.js';
 import { publicRecord, serializePoolError, TaskStore, type TaskRecord } from './taskStore.js';
 
@@ -106,7 +107,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   const poolView = () => ({ ...pool.status(), tasks: pool.taskNames(), limits });
 
   const bodyLimitBytes = options.bodyLimitBytes ?? 1024 * 1024;
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: bodyLimitBytes });
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: bodyLimitBytes, ...envelopeServerOptions });
 
   let shuttingDown = false;
   app.addHook('onRequest', async (request) => {
@@ -114,6 +115,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   });
   installAccessControl(app, access);
   installErrorEnvelope(app, bodyLimitBytes);
+  installJsonBody(app);
 
   const settle = (record: TaskRecord, promise: Promise<unknown>) =>
     promise.then(
