@@ -12,7 +12,13 @@ describe('the docs', () => {
   });
 
   it('list every error code the HTTP API can answer', () => {
-    const codes = new Set([...read('src/service/app.ts').matchAll(/'(ERR_[A-Z_]+)'/g)].map((m) => m[1] as string));
+    // The routes, the access rules, the body parser and the error envelope each live in their own file.
+    const sources = ['app.ts', 'accessControl.ts', 'httpErrors.ts', 'jsonBody.ts', 'eventStream.ts'];
+    // Codes the service reads (Node's), not answers.
+    const nodeCodes = new Set(['ERR_HTTP_REQUEST_TIMEOUT']);
+    const codes = new Set(
+      sources.flatMap((name) => [...read(`src/service/${name}`).matchAll(/'(ERR_[A-Z_]+)'/g)].map((m) => m[1] as string)).filter((code) => !nodeCodes.has(code)),
+    );
     const documented = read('docs/http.md');
     expect(codes.size).toBeGreaterThanOrEqual(8);
     expect([...codes].filter((code) => !documented.includes(`\`${code}\``))).toEqual([]);
