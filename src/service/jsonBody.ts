@@ -8,9 +8,33 @@ function poisonKey(key: string, value: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Deeper than this, a body is refused before parsing: the parser, the task's result
+ * serialisation and the logger all recurse, and a stack overflow there would be a 500.
+ */
+export const MAX_JSON_DEPTH = 512;
+
+/** How deeply the JSON text nests arrays and objects (brackets inside strings do not count). */
+function nestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i += 1; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth -= 1;
+  }
+  return deepest;
+}
+
 /** Parses a request body as JSON: the parser's own reason on failure, and prototype keys refused. */
 export function parseJsonBody(text: string): unknown {
   if (text.length === 0) throw new HttpError(400, 'ERR_BAD_JSON', 'the body is empty, but content-type says application/json');
+  if (nestingDepth(text) > MAX_JSON_DEPTH) throw new HttpError(400, 'ERR_BAD_JSON', `the body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep`);
   let poison: string | undefined;
   let parsed: unknown;
   try {
