@@ -12,8 +12,13 @@ describe('the docs', () => {
   });
 
   it('list every error code the HTTP API can answer', () => {
-    const service = readdirSync(new URL('../src/service/', import.meta.url)).filter((name) => name.endsWith('.ts'));
-    const codes = new Set(service.flatMap((name) => [...read(`src/service/${name}`).matchAll(/'(ERR_[A-Z_]+)'/g)].map((m) => m[1] as string)));
+    // The routes, the access rules, the body parser, the records and the error envelope each live in their own file.
+    const sources = readdirSync(new URL('../src/service/', import.meta.url)).filter((name) => name.endsWith('.ts'));
+    // Codes the service reads (Node's), not answers.
+    const nodeCodes = new Set(['ERR_HTTP_REQUEST_TIMEOUT']);
+    const codes = new Set(
+      sources.flatMap((name) => [...read(`src/service/${name}`).matchAll(/'(ERR_[A-Z_]+)'/g)].map((m) => m[1] as string)).filter((code) => !nodeCodes.has(code)),
+    );
     const documented = read('docs/http.md');
     expect(codes.size).toBeGreaterThanOrEqual(10);
     expect([...codes].filter((code) => !documented.includes(`\`${code}\``))).toEqual([]);

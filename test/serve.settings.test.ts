@@ -30,4 +30,17 @@ describe('poolvisor serve settings', () => {
     expect(result.status).toBe(2);
     expect(result.stderr).toContain('refusing to bind 0.0.0.0 without a token');
   });
+
+  it('exit 2 with one line for an empty or short token, from the flag or the environment, without printing it', () => {
+    const cli = (args: string[], env: Record<string, string>) =>
+      spawnSync(process.execPath, ['dist/src/cli.js', 'serve', '--port', '0', ...args], { cwd: root, encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } });
+    const short = cli(['--token', 'Zq9#short'], {});
+    expect(short.status).toBe(2);
+    expect(short.stderr).toBe('poolvisor serve: --token: expected at least 16 characters, got 9\n');
+    expect(short.stdout + short.stderr).not.toContain('Zq9#short');
+    // An empty POOLVISOR_TOKEN used to count as a token and bind every interface.
+    const empty = cli(['--host', '0.0.0.0'], { POOLVISOR_TOKEN: '' });
+    expect(empty.status).toBe(2);
+    expect(empty.stderr).toBe('poolvisor serve: POOLVISOR_TOKEN: expected at least 16 characters, got 0\n');
+  });
 });

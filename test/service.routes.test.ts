@@ -116,7 +116,7 @@ describe('the HTTP API (app.inject)', () => {
 });
 
 describe('with a token', () => {
-  it('needs Authorization: Bearer on every route but /healthz', async () => {
+  it('needs Authorization: Bearer on every route but the open ones (all listed in service.access.test.ts)', async () => {
     expect((await locked.app.inject({ url: '/healthz' })).statusCode).toBe(200);
     const denied = await locked.app.inject({ url: '/v1/pool' });
     expect(denied.statusCode).toBe(401);

@@ -5,14 +5,16 @@ import { z } from 'zod';
 import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import { workerMachine, workerStateName } from '../../machines/workerMachine.js';
 import { DEFAULT_MEMORY_LIMIT_MB, DEFAULT_TASK_TIMEOUT_MS, parseOptions, runOptionsSchema, type PoolOptions } from '../config.js';
-import { installAccessControl } from './accessControl.js';
+import { installAccessControl, resolveAccess } from './accessControl.js';
+import type { AuthFailureOptions } from './authFailures.js';
 import { inferenceTaskModule } from '../inference/engine.js';
 import { describeMachine } from '../machineGraph.js';
 import { createPool, type Pool } from '../pool.js';
 import { dashboardPage } from './dashboard/page.js';
 import { EventLog } from './eventLog.js';
 import { registerEventStream } from './eventStream.js';
-import { HttpError, installErrorEnvelope, refusal } from './httpErrors.js';
+import { envelopeServerOptions, HttpError, installErrorEnvelope, refusal } from './httpErrors.js';
+import { installJsonBody } from './jsonBody.js';
 import { createPoolMetrics } from './metrics.js';
 import { logAuditEvent } from './auditLog.js';
 import { payloadTooDeep } from './payloadDepth.js';
@@ -35,8 +37,18 @@ export interface ServiceOptions {
    * 429. `maxQueue` bounds the count; this bounds what 10,000 bodies of 1 MiB could weigh.
    */
   readonly maxPendingPayloadBytes?: number;
-  /** When set, every route but /healthz needs `Authorization: Bearer <token>`. */
+  /**
+   * When set (at least 16 characters), every route but /healthz, /readyz and the dashboard's
+   * page and script needs `Authorization: Bearer <token>`.
+   */
   readonly token?: string | undefined;
+  /**
+   * Host names a request's `Host` may name besides the loopback ones (DNS rebinding). When
+   * unset: loopback names only without a token, any host with one.
+   */
+  readonly allowedHosts?: readonly string[] | undefined;
+  /** The lockout after wrong tokens (default: 10 from one address within 60 s lock it out for 60 s). */
+  readonly authFailures?: AuthFailureOptions | undefined;
   /** Request bodies above this many bytes get 413 (default 1 MiB). */
   readonly bodyLimitBytes?: number;
   /** Allow browsers from these origins (CORS is off by default). */
@@ -79,6 +91,8 @@ function statePath(value: unknown): string {
  * the dashboard. Builds, never listens: the CLI listens, tests use `app.inject`.
  */
 export async function createService(options: ServiceOptions = {}): Promise<Service> {
+  // Checked before the pool starts: a weak token is refused without starting workers.
+  const access = resolveAccess({ token: options.token, corsOrigins: options.corsOrigins, allowedHosts: options.allowedHosts, authFailures: options.authFailures });
   const events = new EventLog(options.eventLogSize ?? 10_000);
   const lastState = new Map<string, string>();
   // Every state change of every worker (and of the supervisor), from XState's own inspection events.
@@ -110,7 +124,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   const maxPendingPayloadBytes = options.maxPendingPayloadBytes ?? 256 * 1024 * 1024;
   let pendingPayloadBytes = 0;
   const bodyLimitBytes = options.bodyLimitBytes ?? 1024 * 1024;
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: bodyLimitBytes });
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: bodyLimitBytes, ...envelopeServerOptions });
   pool.on('event', (event) => {
     metrics.record(event);
     events.append('audit', event);
@@ -142,8 +156,9 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
       throw new HttpError(503, 'ERR_SHUTTING_DOWN', 'the service is shutting down');
     }
   });
-  installAccessControl(app, { token: options.token, corsOrigins: options.corsOrigins });
+  installAccessControl(app, access);
   installErrorEnvelope(app, bodyLimitBytes);
+  installJsonBody(app);
 
   const settle = (record: TaskRecord, promise: Promise<unknown>) =>
     promise.then(

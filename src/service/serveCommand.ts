@@ -3,31 +3,42 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parseOptions, poolOptionsSchema, type PoolOptions } from '../config.js';
 import { ConfigError } from '../errors.js';
-import { isLoopback } from './accessControl.js';
+import { checkToken, isLoopback, MIN_TOKEN_LENGTH } from './accessControl.js';
 import { createService } from './app.js';
+import { authFailuresSchema, type AuthFailureOptions } from './authFailures.js';
 
 export const SERVE_USAGE = `usage: poolvisor serve [options]
 
 Runs the HTTP API, the live dashboard (/) and the metrics (/metrics) over one pool.
 Each option can also come from the environment (POOLVISOR_HOST, POOLVISOR_PORT, POOLVISOR_TOKEN,
-POOLVISOR_TASK, POOLVISOR_WORKERS, POOLVISOR_TIMEOUT, POOLVISOR_MEMORY, POOLVISOR_DEVICES,
-POOLVISOR_BACKEND, POOLVISOR_DRAIN_TIMEOUT) or a JSON --config file; flags win, then the environment.
+POOLVISOR_ALLOWED_HOSTS, POOLVISOR_TASK, POOLVISOR_WORKERS, POOLVISOR_TIMEOUT, POOLVISOR_MEMORY,
+POOLVISOR_DEVICES, POOLVISOR_BACKEND, POOLVISOR_DRAIN_TIMEOUT) or a JSON --config file; flags win,
+then the environment.
 
 options:
   --host HOST            address to bind (default 127.0.0.1; any other needs a token)
   --port PORT            port (default 7070; 0 picks a free one)
-  --token TOKEN          require Authorization: Bearer TOKEN on every route but /healthz
+  --token TOKEN          require Authorization: Bearer TOKEN on every route but /healthz, /readyz
+                         and the dashboard page (at least 16 characters; 10 wrong tokens from one
+                         address within a minute lock it out for a minute: 429)
+  --allowed-hosts HOSTS  comma-separated host names the Host header may name besides localhost,
+                         127.x.x.x and [::1] (without a token only those are answered)
   --task MODULE          task module path (default: the bundled Bayesian inference tasks)
   --workers N, --timeout MS, --memory MB, --devices LIST, --backend process|thread
   --drain-timeout MS     on SIGTERM/SIGINT, let tasks finish for this long (default 30000)
   --cors ORIGINS         comma-separated origins allowed to call the API from a browser
   --inspect WS_URL       stream XState inspection events to @statelyai/inspect at WS_URL
-  --config FILE          JSON: { host, port, token, drainTimeoutMs, cors, pool: { …createPool options } }`;
+  --config FILE          JSON: { host, port, token, allowedHosts, drainTimeoutMs, cors,
+                         authFailures: { limit, windowMs, lockoutMs, maxAddresses },
+                         pool: { …createPool options } }`;
 
 const fileSchema = z.strictObject({
   host: z.string().optional(),
   port: z.number().int().min(0).max(65535).optional(),
-  token: z.string().min(16, { error: 'expected at least 16 characters' }).optional(),
+  // Checked by checkToken, not here: a schema's error would quote the value.
+  token: z.unknown().optional(),
+  allowedHosts: z.array(z.string({ error: 'expected host names' }), { error: 'expected an array of host names' }).optional(),
+  authFailures: authFailuresSchema.optional(),
   drainTimeoutMs: z.number().int().min(0).optional(),
   cors: z.array(z.string()).optional(),
   inspect: z.string().optional(),
@@ -38,6 +49,8 @@ interface ServeSettings {
   host: string;
   port: number;
   token: string | undefined;
+  allowedHosts: string[] | undefined;
+  authFailures: AuthFailureOptions | undefined;
   drainTimeoutMs: number;
   cors: string[];
   inspect: string | undefined;
@@ -58,6 +71,7 @@ export function serveSettings(argv: string[], env: NodeJS.ProcessEnv): ServeSett
       host: { type: 'string' },
       port: { type: 'string' },
       token: { type: 'string' },
+      'allowed-hosts': { type: 'string' },
       task: { type: 'string' },
       workers: { type: 'string' },
       timeout: { type: 'string' },
@@ -80,6 +94,7 @@ export function serveSettings(argv: string[], env: NodeJS.ProcessEnv): ServeSett
       throw new Error(`cannot read ${configPath}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
     file = parseOptions(fileSchema, JSON.parse(text), 'config');
+    checkToken(file.token, 'config.token');
   }
   const pick = (flag: string | undefined, name: string) => flag ?? env[`POOLVISOR_${name}`];
   const pool: Partial<PoolOptions> = { ...file.pool };
@@ -95,10 +110,20 @@ export function serveSettings(argv: string[], env: NodeJS.ProcessEnv): ServeSett
   if (devices) pool.devices = devices.split(',').map((d) => d.trim());
   const backend = pick(values.backend, 'BACKEND');
   if (backend) pool.backend = backend as PoolOptions['backend'];
+  // The token is checked where it came from, and named by that source, never echoed.
+  const token =
+    values.token !== undefined
+      ? checkToken(values.token, '--token')
+      : env.POOLVISOR_TOKEN !== undefined
+        ? checkToken(env.POOLVISOR_TOKEN, 'POOLVISOR_TOKEN')
+        : (file.token as string | undefined);
+  const hosts = pick(values['allowed-hosts'], 'ALLOWED_HOSTS')?.split(',') ?? file.allowedHosts;
   return {
     host: pick(values.host, 'HOST') ?? file.host ?? '127.0.0.1',
     port: integer('port', pick(values.port, 'PORT')) ?? file.port ?? 7070,
-    token: pick(values.token, 'TOKEN') ?? file.token,
+    token,
+    allowedHosts: hosts?.map((h) => h.trim()).filter(Boolean),
+    authFailures: file.authFailures,
     drainTimeoutMs: integer('drain-timeout', pick(values['drain-timeout'], 'DRAIN_TIMEOUT')) ?? file.drainTimeoutMs ?? 30_000,
     cors: (pick(values.cors, 'CORS')?.split(',') ?? file.cors ?? []).map((o) => o.trim()).filter(Boolean),
     inspect: pick(values.inspect, 'INSPECT') ?? file.inspect,
@@ -112,7 +137,7 @@ export async function serve(argv: string[]): Promise<number> {
   if (!isLoopback(settings.host) && settings.token === undefined) {
     process.stderr.write(
       `poolvisor serve: refusing to bind ${settings.host} without a token: anyone who can reach it could run tasks. ` +
-        'Set --token (or POOLVISOR_TOKEN), or bind 127.0.0.1.\n',
+        `Set --token (or POOLVISOR_TOKEN, at least ${MIN_TOKEN_LENGTH} characters), or bind 127.0.0.1.\n`,
     );
     return 2;
   }
@@ -123,7 +148,15 @@ export async function serve(argv: string[]): Promise<number> {
     inspect = (event) => inspector.inspect.next?.(event);
   }
   const logger = process.stdout.isTTY ? { transport: { target: 'pino-pretty' } } : true;
-  const service = await createService({ pool: settings.pool, token: settings.token, corsOrigins: settings.cors, logger, inspect });
+  const service = await createService({
+    pool: settings.pool,
+    token: settings.token,
+    allowedHosts: settings.allowedHosts,
+    authFailures: settings.authFailures,
+    corsOrigins: settings.cors,
+    logger,
+    inspect,
+  });
   let address: string;
   try {
     address = await service.app.listen({ host: settings.host, port: settings.port });
