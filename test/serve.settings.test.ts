@@ -18,6 +18,15 @@ describe('poolvisor serve settings', () => {
     expect(serveSettings([], {})).toMatchObject({ host: '127.0.0.1', port: 7070, drainTimeoutMs: 30_000, token: undefined });
   });
 
+  it("check the service's own bounds in the config file, naming the field", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'poolvisor-serve-'));
+    const config = join(dir, 'limits.json');
+    writeFileSync(config, JSON.stringify({ maxPayloadDepth: 0, taskRecords: { maxBytes: 1024 } }));
+    expect(() => serveSettings(['--config', config], {})).toThrow('config.maxPayloadDepth: expected an integer from 1 to 512, got 0');
+    writeFileSync(config, JSON.stringify({ maxPayloadDepth: 8, taskRecords: { maxBytes: 1024 }, resultLingerMs: 0 }));
+    expect(serveSettings(['--config', config], {})).toMatchObject({ resultLingerMs: 0, limits: { maxPayloadDepth: 8, taskRecords: { maxBytes: 1024 } } });
+  });
+
   it('check the config file with the pool schema, naming the field', () => {
     const dir = mkdtempSync(join(tmpdir(), 'poolvisor-serve-'));
     const config = join(dir, 'bad.json');

@@ -24,6 +24,14 @@ afterAll(() => service.close(0));
 const post = (s: Service, body: unknown, query = '') =>
   s.app.inject({ method: 'POST', url: `/v1/tasks${query}`, headers: { 'content-type': 'application/json' }, payload: typeof body === 'string' ? body : JSON.stringify(body) });
 
+describe('createService', () => {
+  it('refuses a bound that cannot work before starting a worker', async () => {
+    await expect(createService({ pool: { task: fixture('tasks.mjs') }, taskRecords: { maxBytes: -1 } })).rejects.toThrow(
+      'taskRecords.maxBytes: expected an integer >= 1 (characters), got -1',
+    );
+  });
+});
+
 describe("a client's own limits", () => {
   it('are capped by the server: above the cap is a 400 naming the field, the value and the cap', async () => {
     const memory = await post(service, { task: 'echo', payload: 1, memoryLimitMb: 1e300 });

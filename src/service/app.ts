@@ -18,7 +18,8 @@ import { installJsonBody } from './jsonBody.js';
 import { createPoolMetrics } from './metrics.js';
 import { logAuditEvent } from './auditLog.js';
 import { payloadTooDeep } from './payloadDepth.js';
-import { DEFAULT_TASK_RECORD_LIMITS, serializePoolError, TaskStore, type TaskRecord, type TaskRecordLimits } from './taskStore.js';
+import { resolveServiceLimits, type ServiceLimitOptions } from './serviceLimits.js';
+import { serializePoolError, TaskStore, type TaskRecord } from './taskStore.js';
 
 export interface ServiceOptions {
   /**
@@ -28,8 +29,8 @@ export interface ServiceOptions {
    * `memoryLimitMb`; results must be JSON (`resultFormat: 'json'` always).
    */
   readonly pool?: Partial<PoolOptions>;
-  /** How many settled tasks, and how many characters of them, the service remembers. */
-  readonly taskRecords?: Partial<TaskRecordLimits>;
+  /** How many settled tasks, and how many characters of them, the service remembers (default 10,000, 256 MiB, 8 MiB per result). */
+  readonly taskRecords?: ServiceLimitOptions['taskRecords'];
   /** A payload nested deeper than this is refused with 400 (default 64). */
   readonly maxPayloadDepth?: number;
   /**
@@ -93,6 +94,7 @@ function statePath(value: unknown): string {
 export async function createService(options: ServiceOptions = {}): Promise<Service> {
   // Checked before the pool starts: a weak token is refused without starting workers.
   const access = resolveAccess({ token: options.token, corsOrigins: options.corsOrigins, allowedHosts: options.allowedHosts, authFailures: options.authFailures });
+  const serviceLimits = resolveServiceLimits({ taskRecords: options.taskRecords, maxPayloadDepth: options.maxPayloadDepth, maxPendingPayloadBytes: options.maxPendingPayloadBytes });
   const events = new EventLog(options.eventLogSize ?? 10_000);
   const lastState = new Map<string, string>();
   // Every state change of every worker (and of the supervisor), from XState's own inspection events.
@@ -119,9 +121,8 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     inspect,
   });
   const metrics = createPoolMetrics(pool);
-  const store = new TaskStore({ ...DEFAULT_TASK_RECORD_LIMITS, ...options.taskRecords });
-  const maxPayloadDepth = options.maxPayloadDepth ?? 64;
-  const maxPendingPayloadBytes = options.maxPendingPayloadBytes ?? 256 * 1024 * 1024;
+  const store = new TaskStore(serviceLimits.taskRecords);
+  const { maxPayloadDepth, maxPendingPayloadBytes } = serviceLimits;
   let pendingPayloadBytes = 0;
   const bodyLimitBytes = options.bodyLimitBytes ?? 1024 * 1024;
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: bodyLimitBytes, ...envelopeServerOptions });

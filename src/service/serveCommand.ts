@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.js';
 import { checkToken, isLoopback, MIN_TOKEN_LENGTH } from './accessControl.js';
 import { createService } from './app.js';
 import { authFailuresSchema, type AuthFailureOptions } from './authFailures.js';
+import { serviceLimitsSchema, type ServiceLimitOptions } from './serviceLimits.js';
 
 export const SERVE_USAGE = `usage: poolvisor serve [options]
 
@@ -30,6 +31,8 @@ options:
   --inspect WS_URL       stream XState inspection events to @statelyai/inspect at WS_URL
   --config FILE          JSON: { host, port, token, allowedHosts, drainTimeoutMs, cors,
                          authFailures: { limit, windowMs, lockoutMs, maxAddresses },
+                         taskRecords: { maxCount, maxBytes, maxResultBytes }, maxPayloadDepth,
+                         maxPendingPayloadBytes, resultLingerMs (default 5000),
                          pool: { …createPool options } }`;
 
 const fileSchema = z.strictObject({
@@ -42,6 +45,9 @@ const fileSchema = z.strictObject({
   drainTimeoutMs: z.number().int().min(0).optional(),
   cors: z.array(z.string()).optional(),
   inspect: z.string().optional(),
+  /** After a drain, how long to keep answering until the results that settled during it are read. */
+  resultLingerMs: z.number().int().min(0).optional(),
+  ...serviceLimitsSchema.partial().shape,
   pool: poolOptionsSchema.partial().optional(),
 });
 
@@ -54,6 +60,8 @@ interface ServeSettings {
   drainTimeoutMs: number;
   cors: string[];
   inspect: string | undefined;
+  resultLingerMs: number;
+  limits: ServiceLimitOptions;
   pool: Partial<PoolOptions>;
 }
 
@@ -127,6 +135,8 @@ export function serveSettings(argv: string[], env: NodeJS.ProcessEnv): ServeSett
     drainTimeoutMs: integer('drain-timeout', pick(values['drain-timeout'], 'DRAIN_TIMEOUT')) ?? file.drainTimeoutMs ?? 30_000,
     cors: (pick(values.cors, 'CORS')?.split(',') ?? file.cors ?? []).map((o) => o.trim()).filter(Boolean),
     inspect: pick(values.inspect, 'INSPECT') ?? file.inspect,
+    resultLingerMs: file.resultLingerMs ?? 5000,
+    limits: { taskRecords: file.taskRecords, maxPayloadDepth: file.maxPayloadDepth, maxPendingPayloadBytes: file.maxPendingPayloadBytes },
     pool,
   };
 }
@@ -154,6 +164,7 @@ export async function serve(argv: string[]): Promise<number> {
     allowedHosts: settings.allowedHosts,
     authFailures: settings.authFailures,
     corsOrigins: settings.cors,
+    ...settings.limits,
     logger,
     inspect,
   });
@@ -173,7 +184,7 @@ export async function serve(argv: string[]): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       service.app.log.info({ signal, drainTimeoutMs: settings.drainTimeoutMs }, 'draining');
-      void service.close(settings.drainTimeoutMs).then(resolve);
+      void service.close(settings.drainTimeoutMs, settings.resultLingerMs).then(resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

@@ -41,8 +41,6 @@ export interface TaskRecordLimits {
   readonly maxResultBytes: number;
 }
 
-export const DEFAULT_TASK_RECORD_LIMITS: TaskRecordLimits = { maxCount: 10_000, maxBytes: 256 * 1024 * 1024, maxResultBytes: 8 * 1024 * 1024 };
-
 /** How a task ended, as the store takes it: the value (not yet serialized) or the error. */
 export type Settlement = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly state: 'failed' | 'cancelled'; readonly error: SerializedPoolError };
 
@@ -59,7 +57,7 @@ export class TaskStore {
   #settledBytes = 0;
   #next = 0;
 
-  constructor(readonly limits: TaskRecordLimits = DEFAULT_TASK_RECORD_LIMITS) {}
+  constructor(readonly limits: TaskRecordLimits) {}
 
   create(task: string): TaskRecord {
     const record: TaskRecord = {
