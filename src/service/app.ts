@@ -11,7 +11,7 @@ import { describeMachine } from '../machineGraph.js';
 import { createPool, type Pool } from '../pool.js';
 import { dashboardPage } from './dashboard/page.js';
 import { EventLog } from './eventLog.js';
-import { registerEventStream } from './eventStream.js';
+import { registerEventStream, type EventStreamStats } from './eventStream.js';
 import { HttpError, installErrorEnvelope, refusal } from './httpErrors.js';
 import { createPoolMetrics } from './metrics.js';
 import { publicRecord, serializePoolError, TaskStore, type TaskRecord } from './taskStore.js';
@@ -31,11 +31,17 @@ export interface ServiceOptions {
   readonly inspect?: ((event: InspectionEvent) => void) | undefined;
   /** How many events `/v1/events` can replay after a reconnect (default 10,000). */
   readonly eventLogSize?: number;
+  /** Bytes an event stream may have waiting in its socket before it is not written to (default 1 MiB). */
+  readonly maxStreamBufferBytes?: number;
+  /** Event streams open at once; one more gets 503 `ERR_TOO_MANY_STREAMS` (default 64). */
+  readonly maxEventStreams?: number;
 }
 
 export interface Service {
   readonly app: FastifyInstance;
   readonly pool: Pool;
+  /** The open `/v1/events` streams, how many lagged, and the most bytes one had waiting. */
+  eventStreams(): EventStreamStats;
   /** Stops accepting requests, drains the pool for up to `drainTimeoutMs`, closes it. */
   close(drainTimeoutMs?: number): Promise<void>;
 }
@@ -158,7 +164,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
 
   app.get('/v1/machines', async () => ({ worker: describeMachine(workerMachine), supervisor: describeMachine(supervisorMachine) }));
 
-  const streams = registerEventStream(app, { events, poolView });
+  const streams = registerEventStream(app, { events, poolView }, { maxStreamBufferBytes: options.maxStreamBufferBytes, maxEventStreams: options.maxEventStreams });
 
   app.get('/metrics', async (_request, reply) => {
     metrics.refresh();
@@ -183,6 +189,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   return {
     app,
     pool,
+    eventStreams: () => streams.stats(),
     close(drainTimeoutMs = 30_000) {
       closing ??= (async () => {
         // New requests get 503; requests in flight (?wait=true) finish as the pool drains.
