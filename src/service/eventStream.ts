@@ -51,9 +51,12 @@ interface Stream {
 
 const KEEP_ALIVE_MS = 15_000;
 // A stream is ended with its last event queued; a peer that never reads never lets that flush,
-// so after this grace its socket is destroyed and nothing stays held for it.
+// so once a grace period passes without progress its socket is destroyed and nothing stays held for it.
 const END_GRACE_MS = 1_000;
 const keepAliveFrame = Buffer.from(': keep-alive\n\n');
+// What HTTP/1.1's chunked encoding adds to each write (the length in hex and two CRLFs), counted
+// against the limit so that the bytes waiting in the socket stay under it.
+const CHUNK_OVERHEAD = 16;
 
 /**
  * `GET /v1/events`: the audit trail, state changes and the pool's status as Server-Sent Events,
@@ -85,11 +88,17 @@ export function registerEventStream(app: FastifyInstance, sources: EventStreamSo
     if (!streams.delete(stream)) return;
     const { raw } = stream;
     if (raw.destroyed || raw.writableEnded) return;
-    const grace = setTimeout(() => raw.destroy(), END_GRACE_MS);
-    grace.unref();
-    raw.once('finish', () => clearTimeout(grace));
-    raw.once('close', () => clearTimeout(grace));
     raw.end(finalFrame);
+    if (raw.writableFinished) return;
+    let waiting = raw.writableLength;
+    const grace = setInterval(() => {
+      // A peer that still reads gets the rest; one that read nothing in a grace period never will.
+      if (raw.writableLength < waiting) waiting = raw.writableLength;
+      else raw.destroy();
+    }, END_GRACE_MS);
+    grace.unref();
+    raw.once('finish', () => clearInterval(grace));
+    raw.once('close', () => clearInterval(grace));
   };
 
   const lag = (stream: Stream) => {
@@ -111,7 +120,7 @@ export function registerEventStream(app: FastifyInstance, sources: EventStreamSo
     // A frame goes out if it fits under the limit, or if the socket is below its high-water
     // mark (so one frame bigger than the limit still goes out, and a full socket always ends
     // in a write that returns false, which brings a `drain`).
-    const fits = (frame: Buffer) => raw.writableLength + bytes + frame.length <= limitBytes || raw.writableLength + bytes < raw.writableHighWaterMark;
+    const fits = (frame: Buffer) => raw.writableLength + CHUNK_OVERHEAD + bytes + frame.length <= limitBytes || raw.writableLength + bytes < raw.writableHighWaterMark;
     if (stream.status && fits(stream.status)) {
       chunks.push(stream.status);
       bytes += stream.status.length;
@@ -160,7 +169,9 @@ export function registerEventStream(app: FastifyInstance, sources: EventStreamSo
 
   const keepAliveTimer = setInterval(() => {
     for (const stream of streams) {
-      if (!stream.waiting) stream.raw.write(keepAliveFrame);
+      if (!stream.waiting) {
+        if (stream.raw.writableLength + CHUNK_OVERHEAD + keepAliveFrame.length <= limitBytes) stream.raw.write(keepAliveFrame);
+      }
       else if (++stream.stalledTicks >= 2) lag(stream);
     }
   }, KEEP_ALIVE_MS);
