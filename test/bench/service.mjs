@@ -1,8 +1,9 @@
 // The HTTP service under load: requests/s and latency of POST /v1/tasks (a no-op task, the
 // 202 path) with 0 and with 50 reading SSE clients, and the server's RSS with a client that
 // never reads its stream. Run: npm run bench:service [-- --tasks N --connections C --readers R]
-// (builds first). Each case starts its own server process, so its VmRSS is its own; the
-// load generator and the SSE clients run in this process, on the same machine.
+// (builds first). Each case starts its own server process, so its VmRSS is its own (and its
+// heap and Buffers after a GC, asked over IPC); the load generator and the SSE clients run in
+// this process, on the same machine.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -29,7 +30,7 @@ function rssBytes(pid) {
 }
 
 async function startServer() {
-  const child = spawn(process.execPath, [new URL(import.meta.url).pathname, '--serve'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--expose-gc', new URL(import.meta.url).pathname, '--serve'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   let text = '';
   for await (const chunk of child.stdout) {
     text += chunk;
@@ -37,6 +38,14 @@ async function startServer() {
   }
   const { url } = JSON.parse(text.split('\n')[0]);
   return { child, url };
+}
+
+/** The server's live memory after a full GC: what it still holds, apart from the allocator's slack in RSS. */
+async function liveBytes(child) {
+  const answer = once(child, 'message');
+  child.send('measure');
+  const [usage] = await answer;
+  return usage.heapUsed + usage.external;
 }
 
 async function stopServer(child) {
@@ -100,6 +109,7 @@ async function runCase(name, clients) {
   await poolIdle(url);
   clearInterval(sampler);
   const rss = rssBytes(child.pid);
+  const live = await liveBytes(child);
   peakRss = Math.max(peakRss, rss);
   const sseBytes = open.reduce((sum, client) => sum + client.bytes(), 0);
   for (const client of open) client.close();
@@ -114,6 +124,7 @@ async function runCase(name, clients) {
     errors: result.errors,
     'RSS after, MiB': (rss / MiB).toFixed(0),
     'peak RSS, MiB': (peakRss / MiB).toFixed(0),
+    'heap+external after GC, MiB': (live / MiB).toFixed(1),
     'SSE MiB read': (sseBytes / MiB).toFixed(1),
   };
 }
@@ -143,6 +154,10 @@ if (values.serve) {
   });
   const url = await service.app.listen({ host: '127.0.0.1', port: 0 });
   process.stdout.write(`${JSON.stringify({ url })}\n`);
+  process.on('message', () => {
+    globalThis.gc();
+    process.send(process.memoryUsage());
+  });
   process.once('SIGTERM', () => void service.close(0).then(() => process.exit(0)));
 } else {
   await main();
