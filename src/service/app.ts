@@ -12,7 +12,7 @@ import { describeMachine } from '../machineGraph.js';
 import { createPool, type Pool } from '../pool.js';
 import { dashboardPage } from './dashboard/page.js';
 import { EventLog } from './eventLog.js';
-import { registerEventStream } from './eventStream.js';
+import { registerEventStream, type EventStreamStats } from './eventStream.js';
 import { envelopeServerOptions, HttpError, installErrorEnvelope, refusal } from './httpErrors.js';
 import { installJsonBody } from './jsonBody.js';
 import { createPoolMetrics } from './metrics.js';
@@ -60,11 +60,17 @@ export interface ServiceOptions {
   readonly inspect?: ((event: InspectionEvent) => void) | undefined;
   /** How many events `/v1/events` can replay after a reconnect (default 10,000). */
   readonly eventLogSize?: number;
+  /** Bytes an event stream may have waiting in its socket before it is not written to (default 1 MiB). */
+  readonly maxStreamBufferBytes?: number;
+  /** Event streams open at once; one more gets 503 `ERR_TOO_MANY_STREAMS` (default 64). */
+  readonly maxEventStreams?: number;
 }
 
 export interface Service {
   readonly app: FastifyInstance;
   readonly pool: Pool;
+  /** The open `/v1/events` streams, how many lagged, and the most bytes one had waiting. */
+  eventStreams(): EventStreamStats;
   /**
    * Stops accepting tasks, drains the pool for up to `drainTimeoutMs`, closes it; then,
    * for up to `resultLingerMs` (default 0), keeps answering until every task accepted
@@ -238,7 +244,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
 
   app.get('/v1/machines', async () => ({ worker: describeMachine(workerMachine), supervisor: describeMachine(supervisorMachine) }));
 
-  const streams = registerEventStream(app, { events, poolView });
+  const streams = registerEventStream(app, { events, poolView }, { maxStreamBufferBytes: options.maxStreamBufferBytes, maxEventStreams: options.maxEventStreams });
 
   app.get('/metrics', async (_request, reply) => {
     metrics.refresh();
@@ -263,6 +269,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   return {
     app,
     pool,
+    eventStreams: () => streams.stats(),
     close(drainTimeoutMs = 30_000, resultLingerMs = 0) {
       closing ??= (async () => {
         // New tasks get 503; requests in flight (?wait=true) finish as the pool drains.

@@ -1,10 +1,28 @@
 /** One entry of the service's event stream. */
-export interface StreamEvent {
-  /** Increasing from 1: the SSE `id`, used by `Last-Event-ID` to resume. */
-  readonly id: number;
-  /** The SSE `event` name: `audit`, `state` or `status`. */
-  readonly type: string;
-  readonly data: unknown;
+export class StreamEvent {
+  #frame: Buffer | undefined;
+
+  constructor(
+    /** Increasing from 1: the SSE `id`, used by `Last-Event-ID` to resume. */
+    readonly id: number,
+    /** The SSE `event` name: `audit` or `state` (`status` is sent, never logged). */
+    readonly type: string,
+    readonly data: unknown,
+  ) {}
+
+  /**
+   * The event as one SSE frame, serialized at first use and then shared by every stream:
+   * fifty dashboards cost one `JSON.stringify` per event, not fifty, and none when nobody listens.
+   */
+  get frame(): Buffer {
+    this.#frame ??= sseFrame(this.type, this.data, this.id);
+    return this.#frame;
+  }
+}
+
+/** `id: …\nevent: …\ndata: <JSON>\n\n`, as bytes, so that streams copy it instead of encoding it again. */
+export function sseFrame(type: string, data: unknown, id?: number): Buffer {
+  return Buffer.from(`${id === undefined ? '' : `id: ${id}\n`}event: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
 }
 
 /**
@@ -21,21 +39,26 @@ export class EventLog {
   }
 
   append(type: string, data: unknown): void {
-    const event: StreamEvent = { id: this.#next, type, data };
+    const event = new StreamEvent(this.#next, type, data);
     this.#ring[this.#next % this.capacity] = event;
     this.#next += 1;
     for (const subscriber of this.#subscribers) subscriber(event);
   }
 
-  /** Events after `lastId` still in the ring, oldest first. */
-  since(lastId: number): StreamEvent[] {
-    const first = Math.max(lastId + 1, this.#next - this.capacity);
-    const out: StreamEvent[] = [];
-    for (let id = first; id < this.#next; id += 1) {
-      const event = this.#ring[id % this.capacity];
-      if (event?.id === id) out.push(event);
-    }
-    return out;
+  /** The id of the newest event (0 before the first). */
+  get newestId(): number {
+    return this.#next - 1;
+  }
+
+  /** The id of the oldest event still in the ring (the next one to come, while empty). */
+  get oldestId(): number {
+    return Math.max(1, this.#next - this.capacity);
+  }
+
+  /** The event with this id, while the ring still holds it. */
+  get(id: number): StreamEvent | undefined {
+    const event = this.#ring[id % this.capacity];
+    return event?.id === id ? event : undefined;
   }
 
   subscribe(subscriber: (event: StreamEvent) => void): () => void {

@@ -87,7 +87,7 @@ export function installErrorEnvelope(app: FastifyInstance, bodyLimitBytes: numbe
   });
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
     if (error instanceof HttpError) {
-      if (error.status === 429 || error.status === 422) reply.header('retry-after', String(error.extra.retryAfterSeconds ?? 1));
+      if (error.status === 429 || error.status === 422 || error.extra.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.extra.retryAfterSeconds ?? 1));
       return reply.code(error.status).send(envelope(error.code, error.message, error.extra));
     }
     if (error instanceof ConfigError) return reply.code(400).send(envelope(error.code, error.message, { issues: error.issues }));
