@@ -1,7 +1,8 @@
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createService, type Service } from '../src/service/app.js';
-import { fixture } from './support/processes.js';
+import { eventually, fixture } from './support/processes.js';
 
 // A bounded load-and-abuse run against a listening server: a few thousand requests,
 // every bad input the service has been shown to mishandle, mixed with good ones. What
@@ -9,6 +10,7 @@ import { fixture } from './support/processes.js';
 // tasks served, and the server's memory for records within its bounds.
 
 const RECORD_BYTES = 256 * 1024;
+const STREAM_BYTES = 64 * 1024;
 let service: Service;
 let port: number;
 
@@ -17,6 +19,8 @@ beforeAll(async () => {
     pool: { task: fixture('tasks.mjs'), maxWorkers: 2, taskTimeoutMs: 2000, memoryLimitMb: 256 },
     taskRecords: { maxBytes: RECORD_BYTES, maxResultBytes: 32 * 1024 },
     bodyLimitBytes: 64 * 1024,
+    maxStreamBufferBytes: STREAM_BYTES,
+    eventLogSize: 2000,
   });
   await service.app.listen({ host: '127.0.0.1', port: 0 });
   port = (service.app.server.address() as { port: number }).port;
@@ -70,10 +74,20 @@ const KINDS: Record<string, { make: (i: number) => Promise<Answer>; status: numb
   circular: { make: () => send('POST', '/v1/tasks?wait=true', task({ task: 'bigResultOfKind', payload: 'circular' })), status: 200 },
   bigResult: { make: () => send('POST', '/v1/tasks', task({ task: 'bigResultOfKind', payload: 20_000 })), status: 202 },
   hugeResult: { make: () => send('POST', '/v1/tasks', task({ task: 'bigResultOfKind', payload: 40_000 })), status: 202 },
+  // A failure whose message is 30 KB: the audit trail carries it to every stream.
+  loudFailure: { make: () => send('POST', '/v1/tasks', task({ task: 'fail', payload: 'x'.repeat(30_000) })), status: 202 },
 };
 
 describe('a server under load and abuse', () => {
   it('answers 3,000 mixed requests without a 500, each error in the envelope with its status, and keeps its records within bounds', async () => {
+    // A client that opens the event stream and never reads: the server must not hold more than the limit for it.
+    const nonReader = connect({ host: '127.0.0.1', port });
+    nonReader.on('error', () => {});
+    await new Promise((resolve) => nonReader.once('connect', resolve));
+    nonReader.write(`GET /v1/events HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n\r\n`);
+    nonReader.pause();
+    expect(await eventually(() => service.eventStreams().open === 1)).toBe(true);
+
     const names = Object.keys(KINDS);
     // Good requests are half of the load; the bad ones take turns in the other half.
     const plan = Array.from({ length: 3000 }, (_, i) => (i % 2 === 0 ? 'ok' : (names[1 + ((i >> 1) % (names.length - 1))] as string)));
@@ -115,5 +129,17 @@ describe('a server under load and abuse', () => {
     expect(view.records.settledBytes).toBeLessThanOrEqual(RECORD_BYTES);
     expect(view.counts).toMatchObject({ failed: expect.any(Number) });
     expect(view.state).toBe('running');
+
+    // The non-reader falls behind the ring and is closed as lagging, never holding more than its limit
+    // (more loud failures, until the kernel's socket buffers are full too).
+    for (let batch = 0; batch < 40 && service.eventStreams().lagged === 0; batch += 1) {
+      await Promise.all(Array.from({ length: 20 }, () => KINDS.loudFailure?.make(0)));
+    }
+    expect(await eventually(() => service.eventStreams().open === 0, 10_000)).toBe(true);
+    expect(service.eventStreams()).toMatchObject({ lagged: 1 });
+    // A frame larger than what is left under the limit still goes out into a socket holding under
+    // its 16 KiB high-water mark; the loud failures' frames are ~61 KB (the message, and the stack that repeats it).
+    expect(service.eventStreams().peakBufferedBytes).toBeLessThanOrEqual(Math.max(STREAM_BYTES, 16 * 1024 + 64 * 1024));
+    nonReader.destroy();
   }, 120_000);
 });

@@ -100,7 +100,13 @@ function statePath(value: unknown): string {
 export async function createService(options: ServiceOptions = {}): Promise<Service> {
   // Checked before the pool starts: a weak token is refused without starting workers.
   const access = resolveAccess({ token: options.token, corsOrigins: options.corsOrigins, allowedHosts: options.allowedHosts, authFailures: options.authFailures });
-  const serviceLimits = resolveServiceLimits({ taskRecords: options.taskRecords, maxPayloadDepth: options.maxPayloadDepth, maxPendingPayloadBytes: options.maxPendingPayloadBytes });
+  const serviceLimits = resolveServiceLimits({
+    taskRecords: options.taskRecords,
+    maxPayloadDepth: options.maxPayloadDepth,
+    maxPendingPayloadBytes: options.maxPendingPayloadBytes,
+    maxStreamBufferBytes: options.maxStreamBufferBytes,
+    maxEventStreams: options.maxEventStreams,
+  });
   const events = new EventLog(options.eventLogSize ?? 10_000);
   const lastState = new Map<string, string>();
   // Every state change of every worker (and of the supervisor), from XState's own inspection events.
@@ -244,7 +250,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
 
   app.get('/v1/machines', async () => ({ worker: describeMachine(workerMachine), supervisor: describeMachine(supervisorMachine) }));
 
-  const streams = registerEventStream(app, { events, poolView }, { maxStreamBufferBytes: options.maxStreamBufferBytes, maxEventStreams: options.maxEventStreams });
+  const streams = registerEventStream(app, { events, poolView }, { maxStreamBufferBytes: serviceLimits.maxStreamBufferBytes, maxEventStreams: serviceLimits.maxEventStreams });
 
   app.get('/metrics', async (_request, reply) => {
     metrics.refresh();

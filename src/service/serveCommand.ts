@@ -32,7 +32,8 @@ options:
   --config FILE          JSON: { host, port, token, allowedHosts, drainTimeoutMs, cors,
                          authFailures: { limit, windowMs, lockoutMs, maxAddresses },
                          taskRecords: { maxCount, maxBytes, maxResultBytes }, maxPayloadDepth,
-                         maxPendingPayloadBytes, resultLingerMs (default 5000),
+                         maxPendingPayloadBytes, maxStreamBufferBytes, maxEventStreams,
+                         resultLingerMs (default 5000),
                          pool: { …createPool options } }`;
 
 const fileSchema = z.strictObject({
@@ -136,7 +137,13 @@ export function serveSettings(argv: string[], env: NodeJS.ProcessEnv): ServeSett
     cors: (pick(values.cors, 'CORS')?.split(',') ?? file.cors ?? []).map((o) => o.trim()).filter(Boolean),
     inspect: pick(values.inspect, 'INSPECT') ?? file.inspect,
     resultLingerMs: file.resultLingerMs ?? 5000,
-    limits: { taskRecords: file.taskRecords, maxPayloadDepth: file.maxPayloadDepth, maxPendingPayloadBytes: file.maxPendingPayloadBytes },
+    limits: {
+      taskRecords: file.taskRecords,
+      maxPayloadDepth: file.maxPayloadDepth,
+      maxPendingPayloadBytes: file.maxPendingPayloadBytes,
+      maxStreamBufferBytes: file.maxStreamBufferBytes,
+      maxEventStreams: file.maxEventStreams,
+    },
     pool,
   };
 }

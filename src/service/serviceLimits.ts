@@ -26,6 +26,10 @@ export const serviceLimitsSchema = z.strictObject({
   maxPayloadDepth: count('an integer from 1 to 512', 512).default(64),
   /** Bytes of request bodies held for tasks not yet settled: past it, 429. */
   maxPendingPayloadBytes: count('an integer >= 1 (bytes)').default(256 * 1024 * 1024),
+  /** Bytes one `/v1/events` stream may have waiting in its socket before it is written to no more. */
+  maxStreamBufferBytes: count('an integer >= 1 (bytes)').default(1024 * 1024),
+  /** Open `/v1/events` streams at once: past it, 503. */
+  maxEventStreams: count('an integer from 1 to 10000', 10_000).default(64),
 });
 
 export type ServiceLimitOptions = z.input<typeof serviceLimitsSchema>;
