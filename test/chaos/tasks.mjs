@@ -133,7 +133,9 @@ const GRANDCHILD = 'trap "" TERM; echo "$$ $PPID $1" > "$0/$$.tmp" && mv "$0/$$.
 export async function spawnGrandchild({ dir, detached, then }) {
   const child = spawn('sh', ['-c', GRANDCHILD, dir, detached ? 'detached' : 'grouped'], { stdio: 'ignore', detached });
   const report = join(dir, `${child.pid}.grandchild`);
-  for (let i = 0; i < 400 && !existsSync(report); i += 1) await sleep(5);
+  // Bounded by the clock, not by a count of sleeps: on a loaded machine each sleep runs long.
+  const giveUpAt = Date.now() + 2000;
+  while (Date.now() < giveUpAt && !existsSync(report)) await sleep(5);
   if (then === 'exit') process.exit(9);
   return spin();
 }
