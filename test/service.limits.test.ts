@@ -112,6 +112,10 @@ describe('task records', () => {
     }
     const { records } = (await service.app.inject({ url: '/v1/pool' })).json();
     expect(records.settledBytes).toBeLessThanOrEqual(64 * 1024);
+    const metrics = (await service.app.inject({ url: '/metrics' })).body;
+    expect(metrics).toContain(`\npoolvisor_task_records_bytes ${records.settledBytes}\n`);
+    expect(metrics).toMatch(/^poolvisor_pending_payload_bytes 0$/m);
+    expect(metrics).toMatch(/^poolvisor_event_streams 0$/m);
     expect((await service.app.inject({ url: `/v1/tasks/${ids[0]}` })).json().error.code).toBe('ERR_TASK_NOT_FOUND');
     expect((await service.app.inject({ url: `/v1/tasks/${ids.at(-1)}` })).json()).toMatchObject({ state: 'succeeded', result: 'x'.repeat(8 * 1024) });
 

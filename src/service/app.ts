@@ -15,7 +15,7 @@ import { EventLog } from './eventLog.js';
 import { registerEventStream, type EventStreamStats } from './eventStream.js';
 import { envelopeServerOptions, HttpError, installErrorEnvelope, refusal } from './httpErrors.js';
 import { installJsonBody } from './jsonBody.js';
-import { createPoolMetrics } from './metrics.js';
+import { addServiceMetrics, createPoolMetrics } from './metrics.js';
 import { logAuditEvent } from './auditLog.js';
 import { payloadTooDeep } from './payloadDepth.js';
 import { resolveServiceLimits, type ServiceLimitOptions } from './serviceLimits.js';
@@ -251,6 +251,8 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   app.get('/v1/machines', async () => ({ worker: describeMachine(workerMachine), supervisor: describeMachine(supervisorMachine) }));
 
   const streams = registerEventStream(app, { events, poolView }, { maxStreamBufferBytes: serviceLimits.maxStreamBufferBytes, maxEventStreams: serviceLimits.maxEventStreams });
+
+  addServiceMetrics(metrics.registry, { streams: () => streams.stats(), records: () => store.stats(), pendingPayloadBytes: () => pendingPayloadBytes });
 
   app.get('/metrics', async (_request, reply) => {
     metrics.refresh();

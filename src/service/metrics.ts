@@ -102,3 +102,54 @@ export function createPoolMetrics(pool: Pool): { registry: Registry; record: (ev
   };
   return { registry, record, refresh };
 }
+
+/** What the service itself holds, read at each scrape: the bounds an operator sets, and how close it is to them. */
+export interface ServiceGaugeSources {
+  readonly streams: () => { readonly open: number; readonly lagged: number };
+  readonly records: () => { readonly records: number; readonly settledBytes: number };
+  readonly pendingPayloadBytes: () => number;
+}
+
+export function addServiceMetrics(registry: Registry, sources: ServiceGaugeSources): void {
+  new Gauge({
+    name: 'poolvisor_event_streams',
+    help: 'Open /v1/events streams.',
+    registers: [registry],
+    collect() {
+      this.set(sources.streams().open);
+    },
+  });
+  new Counter({
+    name: 'poolvisor_event_streams_lagged_total',
+    help: 'Event streams closed because their client fell behind (a final lagging event).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sources.streams().lagged);
+    },
+  });
+  new Gauge({
+    name: 'poolvisor_task_records',
+    help: 'Task records the service holds (queued, running and settled).',
+    registers: [registry],
+    collect() {
+      this.set(sources.records().records);
+    },
+  });
+  new Gauge({
+    name: 'poolvisor_task_records_bytes',
+    help: 'Characters of JSON held in settled task records (bounded by taskRecords.maxBytes).',
+    registers: [registry],
+    collect() {
+      this.set(sources.records().settledBytes);
+    },
+  });
+  new Gauge({
+    name: 'poolvisor_pending_payload_bytes',
+    help: 'Bytes of request bodies held for tasks not yet settled (bounded by maxPendingPayloadBytes).',
+    registers: [registry],
+    collect() {
+      this.set(sources.pendingPayloadBytes());
+    },
+  });
+}
