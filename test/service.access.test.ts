@@ -136,6 +136,8 @@ describe('serve settings for access', () => {
     writeFileSync(path, JSON.stringify({ allowedHosts: ['file.example'], authFailures: { limit: 5, lockoutMs: 1000 } }));
     expect(serveSettings(['--allowed-hosts', 'a.example, b.example'], {}).allowedHosts).toEqual(['a.example', 'b.example']);
     expect(serveSettings([], { POOLVISOR_ALLOWED_HOSTS: 'env.example' }).allowedHosts).toEqual(['env.example']);
+    // An empty list is a list: loopback names only, even with a token.
+    expect(serveSettings(['--allowed-hosts', ''], {}).allowedHosts).toEqual([]);
     expect(serveSettings(['--config', path], {})).toMatchObject({ allowedHosts: ['file.example'], authFailures: { limit: 5, lockoutMs: 1000 } });
     expect(serveSettings([], {}).allowedHosts).toBeUndefined();
     writeFileSync(path, JSON.stringify({ authFailures: { limit: 0 } }));
