@@ -9,6 +9,7 @@ import { resolvePoolOptions, type PoolOptions } from './config.js';
 import { ConfigError } from './errors.js';
 import { InferenceEngine, inferenceTaskModule, type InferenceOutcome } from './inference/engine.js';
 import type { PoolAuditEvent } from './pool.js';
+import { clusterWorkerCommand, WORKER_USAGE } from './cluster/workerCommand.js';
 import { serve, SERVE_USAGE } from './service/serveCommand.js';
 
 const USAGE = `usage: poolvisor infer <links.json|links.jsonl> [options]
@@ -338,7 +339,7 @@ async function runBatch(engine: InferenceEngine, links: unknown[], results: Resu
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === 'help') {
-    process.stdout.write(`${USAGE}\n\n${SERVE_USAGE}\n`);
+    process.stdout.write(`${USAGE}\n\n${SERVE_USAGE}\n\n${WORKER_USAGE}\n`);
     return command === undefined ? 2 : 0;
   }
   if (command === 'serve') {
@@ -350,6 +351,18 @@ async function main(argv: string[]): Promise<number> {
       return await serve(rest);
     } catch (error) {
       process.stderr.write(`poolvisor serve: ${(error as Error).message}\n`);
+      return error instanceof ConfigError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1;
+    }
+  }
+  if (command === 'worker') {
+    if (rest.includes('--help')) {
+      process.stdout.write(`${WORKER_USAGE}\n`);
+      return 0;
+    }
+    try {
+      return await clusterWorkerCommand(rest);
+    } catch (error) {
+      process.stderr.write(`poolvisor worker: ${(error as Error).message}\n`);
       return error instanceof ConfigError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1;
     }
   }

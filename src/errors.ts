@@ -289,3 +289,58 @@ export class ConfigError extends PoolError {
     this.issues = issues;
   }
 }
+
+/** A pool error as plain data: its stable code, name and message, and its evidence fields (with `cause`). */
+export interface PoolErrorData {
+  readonly code: string;
+  readonly name: string;
+  readonly message: string;
+  readonly evidence: Record<string, unknown>;
+}
+
+/**
+ * Any error the pool gives, as data that survives JSON: what the HTTP API shows and what
+ * a cluster host stores in a failed job, from which {@link poolErrorFromData} rebuilds it.
+ */
+export function poolErrorData(error: unknown): PoolErrorData {
+  const e = error as PoolError;
+  const evidence = Object.fromEntries(Object.entries(e).filter(([key]) => !['code', 'name', 'message', 'stack'].includes(key)));
+  if (e.cause !== undefined) evidence.cause = e.cause instanceof Error ? { name: e.cause.name, message: e.cause.message } : e.cause;
+  return { code: e.code ?? 'ERR_UNKNOWN', name: e.name ?? 'Error', message: e.message ?? String(error), evidence };
+}
+
+const ERROR_CLASSES: Record<string, new (...args: never[]) => PoolError> = {
+  WorkerTimeoutError,
+  WorkerMemoryError,
+  WorkerCrashedError,
+  TaskError,
+  ResultNotSerializableError,
+  TaskCancelledError,
+  QueueFullError,
+  PoolClosedError,
+  PoolDegradedError,
+  LeaseLostError,
+  LeaseExpiredError,
+  TaskQuarantinedError,
+  NoMatchingDeviceError,
+  ConfigError,
+};
+
+/**
+ * The error {@link poolErrorData} described, as the same class with the same message and
+ * evidence, so `instanceof WorkerTimeoutError` and `error.elapsedMs` work on the far side
+ * of a process or a host. Unknown names come back as a plain PoolError with the code.
+ */
+export function poolErrorFromData(data: PoolErrorData): PoolError {
+  const ErrorClass = Object.hasOwn(ERROR_CLASSES, data.name) ? ERROR_CLASSES[data.name] : undefined;
+  const error: PoolError = ErrorClass ? Object.create(ErrorClass.prototype) : new PoolError(data.code, data.message);
+  const { cause, ...evidence } = data.evidence;
+  Object.assign(error, evidence);
+  Object.defineProperties(error, {
+    name: { value: data.name, writable: true, configurable: true },
+    code: { value: data.code, writable: true, enumerable: true, configurable: true },
+    message: { value: data.message, writable: true, configurable: true },
+    ...(cause === undefined ? {} : { cause: { value: cause, writable: true, configurable: true } }),
+  });
+  return error;
+}

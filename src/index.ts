@@ -20,8 +20,10 @@ export {
   TaskQuarantinedError,
   NoMatchingDeviceError,
   ConfigError,
+  poolErrorData,
+  poolErrorFromData,
 } from './errors.js';
-export type { ConfigIssue, WorkerEvidence } from './errors.js';
+export type { ConfigIssue, PoolErrorData, WorkerEvidence } from './errors.js';
 export type { PoolOptions, RunOptions, AcquireOptions, CloseOptions } from './config.js';
 export type { TaskContext } from './runtime/protocol.js';
 export type { MemorySample, PoisonFailure, Quarantine, SerializedError, TaskFailure, TaskFailureCode } from '../machines/taskTypes.js';

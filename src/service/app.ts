@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import { workerMachine, workerStateName } from '../../machines/workerMachine.js';
 import { DEFAULT_MEMORY_LIMIT_MB, DEFAULT_TASK_TIMEOUT_MS, parseOptions, runOptionsSchema, type PoolOptions } from '../config.js';
+import { poolErrorData } from '../errors.js';
 import { installAccessControl, resolveAccess } from './accessControl.js';
 import type { AuthFailureOptions } from './authFailures.js';
 import { inferenceTaskModule } from '../inference/engine.js';
@@ -19,7 +20,7 @@ import { addServiceMetrics, createPoolMetrics } from './metrics.js';
 import { logAuditEvent } from './auditLog.js';
 import { payloadTooDeep } from './payloadDepth.js';
 import { resolveServiceLimits, type ServiceLimitOptions } from './serviceLimits.js';
-import { serializePoolError, TaskStore, type TaskRecord } from './taskStore.js';
+import { TaskStore, type TaskRecord } from './taskStore.js';
 
 export interface ServiceOptions {
   /**
@@ -180,7 +181,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
         store.settle(record, {
           ok: false,
           state: (error as { code?: string }).code === 'ERR_TASK_CANCELLED' ? 'cancelled' : 'failed',
-          error: serializePoolError(error),
+          error: poolErrorData(error),
         }),
     );
   const sendRecord = (reply: FastifyReply, json: string) => reply.type('application/json; charset=utf-8').send(json);

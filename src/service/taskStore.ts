@@ -1,4 +1,4 @@
-import type { PoolError } from '../errors.js';
+import type { PoolErrorData } from '../errors.js';
 
 export type TaskState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -16,21 +16,6 @@ export interface TaskRecord {
   readonly cancel: AbortController;
 }
 
-/** A pool error as the API shows it: the stable code, the message and the evidence fields. */
-export interface SerializedPoolError {
-  readonly code: string;
-  readonly name: string;
-  readonly message: string;
-  readonly evidence: Record<string, unknown>;
-}
-
-export function serializePoolError(error: unknown): SerializedPoolError {
-  const e = error as PoolError;
-  const evidence = Object.fromEntries(Object.entries(e).filter(([key]) => !['code', 'name', 'message', 'stack'].includes(key)));
-  if (e.cause !== undefined) evidence.cause = e.cause;
-  return { code: e.code ?? 'ERR_UNKNOWN', name: e.name ?? 'Error', message: e.message ?? String(error), evidence };
-}
-
 /** How much the service remembers of settled tasks; past a bound, the oldest settled records go first. */
 export interface TaskRecordLimits {
   /** Records kept, settled or not (default 10,000). Queued and running ones are never dropped. */
@@ -42,7 +27,7 @@ export interface TaskRecordLimits {
 }
 
 /** How a task ended, as the store takes it: the value (not yet serialized) or the error. */
-export type Settlement = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly state: 'failed' | 'cancelled'; readonly error: SerializedPoolError };
+export type Settlement = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly state: 'failed' | 'cancelled'; readonly error: PoolErrorData };
 
 /**
  * The tasks submitted over HTTP, by id. Settled records are kept within a count and a

@@ -1,0 +1,169 @@
+import { createHash } from 'node:crypto';
+import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
+import { Redis } from 'ioredis';
+import { PoolError, poolErrorFromData, TaskCancelledError, type PoolErrorData } from '../index.js';
+import { HostRegistry, type HostStatus } from './hostRegistry.js';
+import { jobOptionsSchema, type ClusterJobData, type ClusterJobOptions } from './jobData.js';
+import { classQueueName, clusterKeys, deviceClassOf, DEVICE_CLASSES, redisOptions, type DeviceClass } from './names.js';
+
+export interface ClusterClientOptions {
+  readonly redis: string;
+  readonly queue: string;
+  /** Completed and failed jobs kept in Redis, for reads and for `key` to find (default: a day, at most 100,000). */
+  readonly keepJobs?: { readonly ageSeconds: number; readonly count: number };
+}
+
+export interface ClusterRunOptions extends ClusterJobOptions {
+  /** Aborting removes a waiting task, or kills the running one on whichever host runs it. */
+  readonly signal?: AbortSignal;
+}
+
+export interface ClusterStatus {
+  readonly queues: Record<DeviceClass, Record<string, number>>;
+  readonly hosts: HostStatus[];
+}
+
+export interface ClusterClient {
+  /** Runs a task on some host of the cluster: the result, or the same typed error the local pool gives. */
+  run<T = unknown>(name: string, payload?: unknown, options?: ClusterRunOptions): Promise<T>;
+  /** Enqueues a task and says its id (`cpu/17`) once Redis has it; `result(id)` waits for it. */
+  submit(name: string, payload?: unknown, options?: ClusterRunOptions): Promise<string>;
+  result<T = unknown>(taskId: string): Promise<T>;
+  /** Removes a waiting task, or kills the running one wherever it runs. */
+  cancel(taskId: string): Promise<void>;
+  status(): Promise<ClusterStatus>;
+  close(): Promise<void>;
+}
+
+interface Waiter {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+}
+
+/** A job's failure as the host wrote it (the pool error as data), or, from elsewhere, a plain PoolError. */
+function failureOf(failedReason: string | undefined): PoolError {
+  try {
+    const data = JSON.parse(failedReason ?? '') as PoolErrorData;
+    if (typeof data?.code === 'string' && typeof data.name === 'string') return poolErrorFromData(data);
+  } catch {
+    // Not written by a poolvisor host (a stall limit, another producer's worker): said as it is.
+  }
+  return new PoolError('ERR_CLUSTER_JOB_FAILED', failedReason ?? 'the job failed');
+}
+
+/** BullMQ refuses `:` in custom ids and integers; a key of any shape becomes a fixed-length id. */
+const jobIdOfKey = (key: string) => `k-${createHash('sha256').update(key).digest('base64url').slice(0, 32)}`;
+
+/**
+ * The producer side of a poolvisor cluster: tasks become BullMQ jobs on the queue of their
+ * device class, and their outcomes come back through `QueueEvents` as the local pool's
+ * results and typed errors.
+ */
+export async function createClusterClient(options: ClusterClientOptions): Promise<ClusterClient> {
+  const connection = redisOptions(options.redis);
+  const keep = options.keepJobs ?? { ageSeconds: 86_400, count: 100_000 };
+  const queues = new Map<DeviceClass, Queue>();
+  const events = new Map<DeviceClass, QueueEvents>();
+  const waiters = new Map<string, Waiter[]>();
+  const redis = new Redis({ ...connection, maxRetriesPerRequest: null });
+  const keys = clusterKeys(options.queue);
+
+  const settle = (taskId: string, outcome: { value: unknown } | { error: Error }) => {
+    const list = waiters.get(taskId);
+    if (list === undefined) return;
+    waiters.delete(taskId);
+    for (const waiter of list) 'error' in outcome ? waiter.reject(outcome.error) : waiter.resolve(outcome.value);
+  };
+
+  for (const deviceClass of DEVICE_CLASSES) {
+    const name = classQueueName(options.queue, deviceClass);
+    queues.set(deviceClass, new Queue(name, { connection }));
+    const queueEvents = new QueueEvents(name, { connection });
+    queueEvents.on('completed', ({ jobId, returnvalue }) => settle(`${deviceClass}/${jobId}`, { value: returnvalue }));
+    queueEvents.on('failed', ({ jobId, failedReason }) => settle(`${deviceClass}/${jobId}`, { error: failureOf(failedReason) }));
+    events.set(deviceClass, queueEvents);
+  }
+  // Listening before the first add: an outcome cannot come before its listener.
+  await Promise.all([...events.values()].map((queueEvents) => queueEvents.waitUntilReady()));
+
+  const locate = (taskId: string): { deviceClass: DeviceClass; jobId: string; queue: Queue } => {
+    const [deviceClass, jobId] = taskId.split('/') as [DeviceClass, string];
+    const queue = queues.get(deviceClass);
+    if (queue === undefined || jobId === undefined) throw new TypeError(`expected a task id such as cpu/17, got ${JSON.stringify(taskId)}`);
+    return { deviceClass, jobId, queue };
+  };
+
+  const result = <T>(taskId: string): Promise<T> => {
+    const { jobId, queue } = locate(taskId);
+    return new Promise<T>((resolve, reject) => {
+      const list = waiters.get(taskId) ?? [];
+      list.push({ resolve: resolve as (value: unknown) => void, reject });
+      waiters.set(taskId, list);
+      // Settled already (a key seen before, or before this call): the job says how.
+      void queue.getJob(jobId).then(async (job: Job | undefined) => {
+        if (job === undefined) return;
+        const state = await job.getState();
+        if (state === 'completed') settle(taskId, { value: job.returnvalue });
+        else if (state === 'failed') settle(taskId, { error: failureOf(job.failedReason) });
+      }, reject);
+    });
+  };
+
+  const cancel = async (taskId: string) => {
+    const { jobId, queue } = locate(taskId);
+    const job = await queue.getJob(jobId);
+    if (job === undefined) return;
+    try {
+      // A waiting or delayed job is simply removed; a locked (running) one refuses.
+      await job.remove();
+      settle(taskId, { error: new TaskCancelledError({ taskId, stage: 'queued', reason: new Error('cancelled by the client') }) });
+    } catch {
+      await redis.publish(keys.cancel, jobId);
+    }
+  };
+
+  const submit = async (name: string, payload?: unknown, runOptions: ClusterRunOptions = {}) => {
+    const { signal, ...jobOptions } = runOptions;
+    const parsed = jobOptionsSchema.parse(jobOptions);
+    const deviceClass = deviceClassOf(parsed.device);
+    const data: ClusterJobData = { name, payload, options: parsed };
+    const retries = parsed.retries ?? 0;
+    const opts: JobsOptions = {
+      attempts: retries + 1,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: { age: keep.ageSeconds, count: keep.count },
+      removeOnFail: { age: keep.ageSeconds, count: keep.count },
+      // BullMQ: 1 is the highest priority; poolvisor: the larger the number, the sooner.
+      ...(parsed.priority !== undefined && parsed.priority !== 0 ? { priority: 1_000_001 - parsed.priority } : {}),
+      ...(parsed.key !== undefined ? { jobId: jobIdOfKey(parsed.key) } : {}),
+    };
+    const job = await (queues.get(deviceClass) as Queue).add(name, data, opts);
+    const taskId = `${deviceClass}/${job.id}`;
+    if (signal) {
+      if (signal.aborted) await cancel(taskId);
+      else signal.addEventListener('abort', () => void cancel(taskId), { once: true });
+    }
+    return taskId;
+  };
+
+  return {
+    async run<T>(name: string, payload?: unknown, runOptions?: ClusterRunOptions): Promise<T> {
+      return result<T>(await submit(name, payload, runOptions));
+    },
+    submit,
+    result,
+    cancel,
+    async status() {
+      const counts = await Promise.all(DEVICE_CLASSES.map((deviceClass) => (queues.get(deviceClass) as Queue).getJobCounts()));
+      return {
+        queues: Object.fromEntries(DEVICE_CLASSES.map((deviceClass, i) => [deviceClass, counts[i]])) as ClusterStatus['queues'],
+        hosts: await HostRegistry.list(redis, options.queue),
+      };
+    },
+    async close() {
+      await Promise.all([...events.values()].map((queueEvents) => queueEvents.close()));
+      await Promise.all([...queues.values()].map((queue) => queue.close()));
+      await redis.quit();
+    },
+  };
+}

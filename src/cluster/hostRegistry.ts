@@ -1,0 +1,147 @@
+import type { Redis } from 'ioredis';
+import { clusterKeys, DEVICE_CLASSES, type DeviceClass } from './names.js';
+
+/** What a host says of itself in its heartbeat (and `GET /v1/cluster`, `client.status()` show). */
+export interface HostStatus {
+  readonly id: string;
+  readonly pid: number;
+  readonly hostname: string;
+  readonly devices: readonly string[];
+  /** Workers per device class: how many jobs of that class it runs at once. */
+  readonly slots: Partial<Record<DeviceClass, number>>;
+  readonly running: number;
+  readonly poolState: string;
+  readonly workers: ReadonlyArray<{ readonly id: string; readonly state: string; readonly device: string }>;
+  readonly at: number;
+}
+
+export interface HostRegistryOptions {
+  readonly redis: Redis;
+  readonly queue: string;
+  readonly hostId: string;
+  readonly classes: readonly DeviceClass[];
+  /** How often the heartbeat is written, and other hosts' heartbeats are checked. */
+  readonly heartbeatMs: number;
+  /** How long a heartbeat lives: a host silent this long is dead. */
+  readonly heartbeatTtlMs: number;
+  readonly status: () => HostStatus;
+  /** Moves a dead host's jobs of one class back to wait. */
+  readonly requeue: (deviceClass: DeviceClass, jobIds: readonly string[]) => Promise<void>;
+  /** This host's heartbeat was found gone: others may have taken its jobs, so it must stop running them. */
+  readonly presumedDead: () => void;
+  readonly onError: (error: Error) => void;
+}
+
+/**
+ * The hosts of one cluster queue, kept in Redis with heartbeats. Each host writes a
+ * heartbeat key with a short TTL and checks the others' as often. When one is gone, one
+ * live host per device class (whoever takes the reaping key first) moves the dead host's
+ * running jobs back to wait at once, instead of after BullMQ's lock expiry and stalled
+ * check (30 s + 30 s by default), which stay as the backstop.
+ */
+export class HostRegistry {
+  readonly #options: HostRegistryOptions;
+  readonly #keys: ReturnType<typeof clusterKeys>;
+  #timer: NodeJS.Timeout | undefined;
+  #busy = false;
+
+  constructor(options: HostRegistryOptions) {
+    this.#options = options;
+    this.#keys = clusterKeys(options.queue);
+  }
+
+  async start(): Promise<void> {
+    await this.#announce();
+    this.#timer = setInterval(() => void this.#tick(), this.#options.heartbeatMs);
+  }
+
+  /** Records that this host runs a job, so a reaper can find it should the host die. */
+  async holding(deviceClass: DeviceClass, jobId: string): Promise<void> {
+    await this.#options.redis.sadd(this.#keys.jobs(this.#options.hostId, deviceClass), jobId);
+  }
+
+  async released(deviceClass: DeviceClass, jobId: string): Promise<void> {
+    await this.#options.redis.srem(this.#keys.jobs(this.#options.hostId, deviceClass), jobId);
+  }
+
+  /** Leaves the cluster (after a drain): no heartbeat, no entry. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    const { redis, hostId } = this.#options;
+    await redis
+      .multi()
+      .del(this.#keys.heartbeat(hostId))
+      .srem(this.#keys.hosts, hostId)
+      .del(this.#keys.classes(hostId))
+      .exec();
+  }
+
+  /** The live hosts, as their heartbeats say. */
+  static async list(redis: Redis, queue: string): Promise<HostStatus[]> {
+    const keys = clusterKeys(queue);
+    const ids = await redis.smembers(keys.hosts);
+    if (ids.length === 0) return [];
+    const beats = await redis.mget(ids.map((id) => keys.heartbeat(id)));
+    return beats.filter((beat): beat is string => beat !== null).map((beat) => JSON.parse(beat) as HostStatus);
+  }
+
+  async #announce(): Promise<void> {
+    const { redis, hostId, classes, heartbeatTtlMs } = this.#options;
+    await redis
+      .multi()
+      .set(this.#keys.heartbeat(hostId), JSON.stringify(this.#options.status()), 'PX', heartbeatTtlMs)
+      .sadd(this.#keys.classes(hostId), ...classes)
+      .sadd(this.#keys.hosts, hostId)
+      .exec();
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      await this.#beat();
+      await this.#reapDeadHosts();
+    } catch (error) {
+      this.#options.onError(error as Error);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #beat(): Promise<void> {
+    const { redis, hostId, heartbeatTtlMs } = this.#options;
+    // XX: only while the key still exists. Gone means this host was silent past the TTL and
+    // its jobs may already run elsewhere: stop them, then come back as a new member.
+    const kept = await redis.set(this.#keys.heartbeat(hostId), JSON.stringify(this.#options.status()), 'PX', heartbeatTtlMs, 'XX');
+    if (kept === null) {
+      this.#options.presumedDead();
+      await this.#announce();
+    }
+  }
+
+  async #reapDeadHosts(): Promise<void> {
+    const { redis, hostId } = this.#options;
+    const others = (await redis.smembers(this.#keys.hosts)).filter((id) => id !== hostId);
+    if (others.length === 0) return;
+    const beats = await redis.mget(others.map((id) => this.#keys.heartbeat(id)));
+    const dead = others.filter((_, i) => beats[i] === null);
+    for (const deadId of dead) await this.#reap(deadId);
+  }
+
+  async #reap(deadId: string): Promise<void> {
+    const { redis, hostId, classes, heartbeatTtlMs } = this.#options;
+    const theirClasses = (await redis.smembers(this.#keys.classes(deadId))).filter((c): c is DeviceClass => (DEVICE_CLASSES as readonly string[]).includes(c));
+    for (const deviceClass of theirClasses) {
+      // Only a host that serves the class can hand its jobs to a worker at once; one host does it.
+      if (!classes.includes(deviceClass)) continue;
+      const taken = await redis.set(this.#keys.reaping(deadId, deviceClass), hostId, 'PX', heartbeatTtlMs * 5, 'NX');
+      if (taken === null) continue;
+      const jobsKey = this.#keys.jobs(deadId, deviceClass);
+      const jobIds = await redis.smembers(jobsKey);
+      if (jobIds.length > 0) await this.#options.requeue(deviceClass, jobIds);
+      await redis.multi().del(jobsKey).srem(this.#keys.classes(deadId), deviceClass).exec();
+    }
+    // Every class handed back (by this host or others): the dead host is no longer a member.
+    if ((await redis.scard(this.#keys.classes(deadId))) === 0) await redis.srem(this.#keys.hosts, deadId);
+  }
+}
