@@ -77,8 +77,12 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
 
   for (const deviceClass of DEVICE_CLASSES) {
     const name = classQueueName(options.queue, deviceClass);
-    queues.set(deviceClass, new Queue(name, { connection }));
-    const queueEvents = new QueueEvents(name, { connection });
+    const queue = new Queue(name, { connection });
+    queues.set(deviceClass, queue);
+    // From the stream's newest entry as of now, not '$' at the first read (which comes a
+    // little later): an outcome that lands in between would otherwise never reach its waiter.
+    const [newest] = (await redis.xrevrange(queue.toKey('events'), '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+    const queueEvents = new QueueEvents(name, { connection, lastEventId: newest?.[0] ?? '0-0' });
     queueEvents.on('completed', ({ jobId, returnvalue }) => settle(`${deviceClass}/${jobId}`, { value: returnvalue }));
     queueEvents.on('failed', ({ jobId, failedReason }) => settle(`${deviceClass}/${jobId}`, { error: failureOf(failedReason) }));
     events.set(deviceClass, queueEvents);
@@ -100,12 +104,15 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
       list.push({ resolve: resolve as (value: unknown) => void, reject });
       waiters.set(taskId, list);
       // Settled already (a key seen before, or before this call): the job says how.
-      void queue.getJob(jobId).then(async (job: Job | undefined) => {
+      // The state first, then the job: a job read before it finished would show no result yet.
+      void (async () => {
+        const state = await queue.getJobState(jobId);
+        if (state !== 'completed' && state !== 'failed') return;
+        const job: Job | undefined = await queue.getJob(jobId);
         if (job === undefined) return;
-        const state = await job.getState();
         if (state === 'completed') settle(taskId, { value: job.returnvalue });
-        else if (state === 'failed') settle(taskId, { error: failureOf(job.failedReason) });
-      }, reject);
+        else settle(taskId, { error: failureOf(job.failedReason) });
+      })().catch(reject);
     });
   };
 
