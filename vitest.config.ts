@@ -7,7 +7,8 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    // The dashboard test needs a real Chromium: installed here as root on Debian, so that `npm test` needs nothing by hand.
-    globalSetup: ['./test/setup/browser.ts'],
+    // The dashboard test needs a real Chromium, the Redis tests redis-server: installed here as root on Debian,
+    // so that `npm test` needs nothing by hand.
+    globalSetup: ['./test/setup/browser.ts', './test/setup/redis.ts'],
   },
 });
