@@ -17,3 +17,21 @@ describe('the benchmark harness (a smoke run, no timing assertions)', () => {
     expect(result.stdout).toMatch(/workerpool-process +\d+ \[/);
   });
 });
+
+describe('the cluster benchmark harness (a smoke run, no timing assertions)', () => {
+  it('runs the local pool and BullMQ on a private redis-server, skips the cluster case until it is built, and leaves nothing running', () => {
+    const result = spawnSync(
+      process.execPath,
+      ['test/bench/cluster.mjs', '--cases', 'local,bullmq-inprocess,cluster-1', '--tasks', '100', '--roundtrips', '20', '--skip-default-redelivery'],
+      { cwd: root, encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/\| local \| noop \| [\d,]+ \|/);
+    expect(result.stdout).toMatch(/\| bullmq-inprocess \| json1k \| [\d,]+ \| .* \| [\d.]+ \([\d.]+\) \|/);
+    expect(result.stdout).toMatch(/\| bullmq-inprocess \| [\d,]+ \| [\d,]+ \|/);
+    expect(result.stdout).toMatch(/cluster-1: skipped: |cluster-1 noop/);
+    const port = result.stdout.match(/redis:\/\/127\.0\.0\.1:(\d+)/)?.[1];
+    expect(port).toBeDefined();
+    expect(port).not.toBe('6379');
+  }, 150_000);
+});

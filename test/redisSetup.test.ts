@@ -63,7 +63,7 @@ describe('the redis-server setup', () => {
     expect(decideRedis({ redisPresent: false, isRoot: true, hasAptGet: false }).kind).toBe('refuse');
   });
 
-  it('should act only when a selected test file uses the private-server helper', () => {
+  it('should act only when a selected test file uses the private-server helper or runs the cluster benchmark', () => {
     const project = (paths: string[] | undefined) => ({ vitest: { state: paths === undefined ? {} : { getPaths: () => paths } } }) as unknown as Parameters<typeof runsRedisTests>[0];
     const sources: Record<string, string> = {
       '/repo/test/taskQueue.test.ts': "import { createTaskQueue } from '../src/taskQueue.js';",
@@ -72,6 +72,7 @@ describe('the redis-server setup', () => {
     const read = (path: string) => sources[path] ?? '';
     expect(runsRedisTests(project(['/repo/test/taskQueue.test.ts']), read)).toBe(false);
     expect(runsRedisTests(project(['/repo/test/taskQueue.test.ts', '/repo/test/cluster.test.ts']), read)).toBe(true);
+    expect(runsRedisTests(project(['/repo/test/bench.smoke.test.ts']), () => "spawnSync(node, ['test/bench/cluster.mjs', '--tasks', '100'])")).toBe(true);
     expect(runsRedisTests(project(undefined), read)).toBe(true);
   });
 });

@@ -84,8 +84,11 @@ export const systemHost: RedisHost = {
   say: (line) => process.stdout.write(`${line}\n`),
 };
 
-/** A test file needs Redis when it imports the private-server helper (a line of its own, not a string in a test). */
-const USES_REDIS = /^import [^;]*from '(\.\.?\/)+support\/redisServer\.(js|mjs)';/m;
+/**
+ * A test file needs Redis when it imports the private-server helper (an import line, not a string
+ * in a test) or runs the cluster benchmark, which starts its own server.
+ */
+const USES_REDIS = /^import [^;]*from '(\.\.?\/)+support\/redisServer\.(js|mjs)';|'test\/bench\/cluster\.mjs'/m;
 
 /**
  * Whether this run includes a test file that starts a redis-server. As in ./browser.ts, the
