@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { PoolError, poolErrorFromData, TaskCancelledError, type PoolErrorData } from '../index.js';
@@ -97,12 +97,14 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
     return { deviceClass, jobId, queue };
   };
 
-  const result = <T>(taskId: string): Promise<T> => {
+  /** Waits for the task's outcome event; `check` also asks Redis, for a task that may have settled already. */
+  const outcome = <T>(taskId: string, check: boolean): Promise<T> => {
     const { jobId, queue } = locate(taskId);
     return new Promise<T>((resolve, reject) => {
       const list = waiters.get(taskId) ?? [];
       list.push({ resolve: resolve as (value: unknown) => void, reject });
       waiters.set(taskId, list);
+      if (!check) return;
       // Settled already (a key seen before, or before this call): the job says how.
       // The state first, then the job: a job read before it finished would show no result yet.
       void (async () => {
@@ -115,6 +117,7 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
       })().catch(reject);
     });
   };
+  const result = <T>(taskId: string) => outcome<T>(taskId, true);
 
   const cancel = async (taskId: string) => {
     const { jobId, queue } = locate(taskId);
@@ -129,7 +132,11 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
     }
   };
 
-  const submit = async (name: string, payload?: unknown, runOptions: ClusterRunOptions = {}) => {
+  const clientId = randomUUID().slice(0, 8);
+  let nextJob = 0;
+
+  /** Adds the job; `waitFor` puts the outcome's waiter in place before the add, so no event can come first. */
+  const enqueue = async (name: string, payload: unknown, runOptions: ClusterRunOptions, waitFor: boolean) => {
     const { signal, ...jobOptions } = runOptions;
     const parsed = jobOptionsSchema.parse(jobOptions);
     const deviceClass = deviceClassOf(parsed.device);
@@ -142,20 +149,30 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
       removeOnFail: { age: keep.ageSeconds, count: keep.count },
       // BullMQ: 1 is the highest priority; poolvisor: the larger the number, the sooner.
       ...(parsed.priority !== undefined && parsed.priority !== 0 ? { priority: 1_000_001 - parsed.priority } : {}),
-      ...(parsed.key !== undefined ? { jobId: jobIdOfKey(parsed.key) } : {}),
+      // Chosen here, not by Redis: the id is known before the job exists. A key's id is the
+      // same for every submit of it, which is what makes the key idempotent.
+      jobId: parsed.key !== undefined ? jobIdOfKey(parsed.key) : `${clientId}-${(nextJob += 1)}`,
     };
-    const job = await (queues.get(deviceClass) as Queue).add(name, data, opts);
-    const taskId = `${deviceClass}/${job.id}`;
+    const taskId = `${deviceClass}/${opts.jobId}`;
+    // A keyed task may have run before: only then is Redis asked how it ended.
+    const settled = waitFor ? outcome(taskId, parsed.key !== undefined) : undefined;
+    try {
+      await (queues.get(deviceClass) as Queue).add(name, data, opts);
+    } catch (error) {
+      waiters.delete(taskId);
+      throw error;
+    }
     if (signal) {
       if (signal.aborted) await cancel(taskId);
       else signal.addEventListener('abort', () => void cancel(taskId), { once: true });
     }
-    return taskId;
+    return { taskId, settled };
   };
+  const submit = async (name: string, payload?: unknown, runOptions: ClusterRunOptions = {}) => (await enqueue(name, payload, runOptions, false)).taskId;
 
   return {
-    async run<T>(name: string, payload?: unknown, runOptions?: ClusterRunOptions): Promise<T> {
-      return result<T>(await submit(name, payload, runOptions));
+    async run<T>(name: string, payload?: unknown, runOptions: ClusterRunOptions = {}): Promise<T> {
+      return (await enqueue(name, payload, runOptions, true)).settled as Promise<T>;
     },
     submit,
     result,

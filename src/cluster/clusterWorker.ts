@@ -95,17 +95,25 @@ export async function createClusterWorker(options: ClusterWorkerOptions): Promis
   };
 
   const workers = new Map<DeviceClass, Worker>();
-  const registry = new HostRegistry({
+  let registry: HostRegistry | undefined;
+  const makeRegistry = () => new HostRegistry({
     redis,
     queue: options.queue,
     hostId,
-    classes,
+    workerIds: Object.fromEntries([...workers].map(([deviceClass, worker]) => [deviceClass, worker.id])),
     heartbeatMs: options.heartbeatMs ?? 400,
     heartbeatTtlMs: options.heartbeatTtlMs ?? 2000,
     status,
-    requeue: async (deviceClass, jobIds) => {
+    requeue: async (deviceClass, deadWorkerId) => {
       const worker = workers.get(deviceClass);
       if (worker === undefined) return;
+      // The dead worker's running jobs are those whose lock holds one of its tokens
+      // (`<worker id>:<n>`); an active job with no lock at all is stalled too.
+      const active = await redis.lrange(worker.toKey('active'), 0, -1);
+      if (active.length === 0) return;
+      const locks = await redis.mget(active.map((jobId) => worker.toKey(`${jobId}:lock`)));
+      const jobIds = active.filter((_, i) => locks[i] === null || (locks[i] as string).startsWith(`${deadWorkerId}:`));
+      if (jobIds.length === 0) return;
       // BullMQ's own stalled check moves a job back when it is in the stalled set with no
       // lock; the dead host's locks would live on for lockDuration, so they go first, and the
       // check runs now instead of at its next interval.
@@ -130,10 +138,6 @@ export async function createClusterWorker(options: ClusterWorkerOptions): Promis
     }
     const abort = new AbortController();
     running.set(jobId, abort);
-    // Not awaited: ioredis sends it ahead of the job's next command, and waiting a round trip
-    // per job would halve a host's throughput. Should the host die before Redis has it, the
-    // stalled check (the backstop) still moves the job back.
-    registry.holding(deviceClass, jobId).catch(onError);
     try {
       const { timeoutMs, memoryLimitMb, priority, key } = data.options;
       const device = data.options.device ?? deviceClass;
@@ -148,7 +152,6 @@ export async function createClusterWorker(options: ClusterWorkerOptions): Promis
       throw retriable(error, data) ? new Error(message) : new UnrecoverableError(message);
     } finally {
       running.delete(jobId);
-      registry.released(deviceClass, jobId).catch(onError);
     }
   };
 
@@ -174,6 +177,7 @@ export async function createClusterWorker(options: ClusterWorkerOptions): Promis
   await subscriber.subscribe(keys.cancel);
   subscriber.on('message', (_channel: string, jobId: string) => running.get(jobId)?.abort(new Error('cancelled by the client')));
   await Promise.all([...workers.values()].map((worker) => worker.waitUntilReady()));
+  registry = makeRegistry();
   await registry.start();
 
   let closing: Promise<void> | undefined;
@@ -190,7 +194,7 @@ export async function createClusterWorker(options: ClusterWorkerOptions): Promis
         await pool.close({ drainTimeoutMs: 0 });
         offDegraded();
         await Promise.all([...workers.values()].map((worker) => worker.close()));
-        await registry.stop();
+        await registry?.stop();
         await subscriber.quit();
         await redis.quit();
       })();

@@ -19,14 +19,15 @@ export interface HostRegistryOptions {
   readonly redis: Redis;
   readonly queue: string;
   readonly hostId: string;
-  readonly classes: readonly DeviceClass[];
+  /** The BullMQ worker of each device class this host serves, by id. */
+  readonly workerIds: Readonly<Partial<Record<DeviceClass, string>>>;
   /** How often the heartbeat is written, and other hosts' heartbeats are checked. */
   readonly heartbeatMs: number;
   /** How long a heartbeat lives: a host silent this long is dead. */
   readonly heartbeatTtlMs: number;
   readonly status: () => HostStatus;
-  /** Moves a dead host's jobs of one class back to wait. */
-  readonly requeue: (deviceClass: DeviceClass, jobIds: readonly string[]) => Promise<void>;
+  /** Moves the running jobs of a dead host's worker of one class back to wait. */
+  readonly requeue: (deviceClass: DeviceClass, deadWorkerId: string) => Promise<void>;
   /** This host's heartbeat was found gone: others may have taken its jobs, so it must stop running them. */
   readonly presumedDead: () => void;
   readonly onError: (error: Error) => void;
@@ -55,15 +56,6 @@ export class HostRegistry {
     this.#timer = setInterval(() => void this.#tick(), this.#options.heartbeatMs);
   }
 
-  /** Records that this host runs a job, so a reaper can find it should the host die. */
-  async holding(deviceClass: DeviceClass, jobId: string): Promise<void> {
-    await this.#options.redis.sadd(this.#keys.jobs(this.#options.hostId, deviceClass), jobId);
-  }
-
-  async released(deviceClass: DeviceClass, jobId: string): Promise<void> {
-    await this.#options.redis.srem(this.#keys.jobs(this.#options.hostId, deviceClass), jobId);
-  }
-
   /** Leaves the cluster (after a drain): no heartbeat, no entry. */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
@@ -72,7 +64,7 @@ export class HostRegistry {
       .multi()
       .del(this.#keys.heartbeat(hostId))
       .srem(this.#keys.hosts, hostId)
-      .del(this.#keys.classes(hostId))
+      .del(this.#keys.workers(hostId))
       .exec();
   }
 
@@ -86,11 +78,11 @@ export class HostRegistry {
   }
 
   async #announce(): Promise<void> {
-    const { redis, hostId, classes, heartbeatTtlMs } = this.#options;
+    const { redis, hostId, workerIds, heartbeatTtlMs } = this.#options;
     await redis
       .multi()
       .set(this.#keys.heartbeat(hostId), JSON.stringify(this.#options.status()), 'PX', heartbeatTtlMs)
-      .sadd(this.#keys.classes(hostId), ...classes)
+      .hset(this.#keys.workers(hostId), workerIds as Record<string, string>)
       .sadd(this.#keys.hosts, hostId)
       .exec();
   }
@@ -129,19 +121,17 @@ export class HostRegistry {
   }
 
   async #reap(deadId: string): Promise<void> {
-    const { redis, hostId, classes, heartbeatTtlMs } = this.#options;
-    const theirClasses = (await redis.smembers(this.#keys.classes(deadId))).filter((c): c is DeviceClass => (DEVICE_CLASSES as readonly string[]).includes(c));
-    for (const deviceClass of theirClasses) {
+    const { redis, hostId, workerIds, heartbeatTtlMs } = this.#options;
+    const theirs = await redis.hgetall(this.#keys.workers(deadId));
+    for (const [deviceClass, deadWorkerId] of Object.entries(theirs) as Array<[DeviceClass, string]>) {
       // Only a host that serves the class can hand its jobs to a worker at once; one host does it.
-      if (!classes.includes(deviceClass)) continue;
+      if (!(DEVICE_CLASSES as readonly string[]).includes(deviceClass) || workerIds[deviceClass] === undefined) continue;
       const taken = await redis.set(this.#keys.reaping(deadId, deviceClass), hostId, 'PX', heartbeatTtlMs * 5, 'NX');
       if (taken === null) continue;
-      const jobsKey = this.#keys.jobs(deadId, deviceClass);
-      const jobIds = await redis.smembers(jobsKey);
-      if (jobIds.length > 0) await this.#options.requeue(deviceClass, jobIds);
-      await redis.multi().del(jobsKey).srem(this.#keys.classes(deadId), deviceClass).exec();
+      await this.#options.requeue(deviceClass, deadWorkerId);
+      await redis.hdel(this.#keys.workers(deadId), deviceClass);
     }
     // Every class handed back (by this host or others): the dead host is no longer a member.
-    if ((await redis.scard(this.#keys.classes(deadId))) === 0) await redis.srem(this.#keys.hosts, deadId);
+    if ((await redis.hlen(this.#keys.workers(deadId))) === 0) await redis.srem(this.#keys.hosts, deadId);
   }
 }

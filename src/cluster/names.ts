@@ -24,10 +24,12 @@ export function clusterKeys(queue: string) {
     hosts: `${root}:hosts`,
     /** A host's heartbeat: its status as JSON, with a TTL. Gone means the host is dead. */
     heartbeat: (hostId: string) => `${root}:host:${hostId}`,
-    /** The device classes a host serves, kept without a TTL: the reaper needs them after the heartbeat is gone. */
-    classes: (hostId: string) => `${root}:host:${hostId}:classes`,
-    /** The ids of the jobs a host is running, per class. */
-    jobs: (hostId: string, deviceClass: DeviceClass) => `${root}:host:${hostId}:jobs:${deviceClass}`,
+    /**
+     * The BullMQ worker id a host runs per device class, kept without a TTL: after the
+     * heartbeat is gone, the reaper knows the host's jobs by their locks, which hold
+     * `<worker id>:<n>`.
+     */
+    workers: (hostId: string) => `${root}:host:${hostId}:workers`,
     /** Taken by the one live host that moves a dead host's jobs of a class back. */
     reaping: (hostId: string, deviceClass: DeviceClass) => `${root}:reap:${hostId}:${deviceClass}`,
     /** Pub/sub: job ids to cancel, on whichever host runs them. */

@@ -161,12 +161,82 @@ export const CASES = {
   'cluster-2': clusterCase(2),
 };
 
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BENCH_TASKS = fileURLToPath(new URL('./peers/tasks.mjs', import.meta.url));
+
+/** A `poolvisor worker` host in its own process; resolves once it has joined the cluster. */
+async function startHost(ctx, workers) {
+  const child = spawn(process.execPath, ['dist/src/cli.js', 'worker', '--redis', ctx.redisUrl, '--queue', ctx.queue, '--task', BENCH_TASKS, '--workers', String(workers)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  ctx.track(child);
+  const line = await new Promise((resolve, reject) => {
+    let text = '';
+    child.stdout.on('data', (chunk) => {
+      text += chunk;
+      if (text.includes('\n')) resolve(text.split('\n')[0]);
+    });
+    child.once('exit', (code, signal) => reject(new Error(`host exited (${code ?? signal}) before it joined`)));
+  });
+  return { child, ...JSON.parse(line) };
+}
+
+/** Workers split over hosts: 2 over 1 → [2]; 2 over 2 → [1, 1]. */
+const spread = (total, hosts) => Array.from({ length: hosts }, (_, i) => Math.floor(total / hosts) + (i < total % hosts ? 1 : 0));
+
 function clusterCase(hosts) {
   return {
-    what: `poolvisor cluster: ${hosts} \`poolvisor worker\` host${hosts > 1 ? 's' : ''} on Redis, 2 workers in all`,
-    unavailable: () => (existsSync(CLUSTER_DIST) ? 'dist/src/cluster/index.js is built, but this case is not written yet (test/bench/clusterCases.mjs)' : 'dist/src/cluster/index.js does not exist yet (measured once src/cluster lands)'),
-    start() {
-      throw new Error(`cluster-${hosts} is not written yet`);
+    what: `poolvisor cluster: ${hosts} \`poolvisor worker\` host${hosts > 1 ? 's' : ''} on Redis, 2 workers in all; createClusterClient.run`,
+    unavailable: () => (existsSync(CLUSTER_DIST) ? undefined : 'dist/src/cluster/index.js does not exist (npm run build)'),
+    async start(ctx) {
+      const { createClusterClient } = await import(CLUSTER_DIST);
+      const started = await Promise.all(spread(ctx.concurrency, hosts).map((workers) => startHost(ctx, workers)));
+      const client = await createClusterClient({ redis: ctx.redisUrl, queue: ctx.queue });
+      return {
+        submit: (name, payload) => client.run(name, payload),
+        async close() {
+          await client.close();
+          await Promise.all(started.map(({ child }) => new Promise((resolve) => (child.once('exit', resolve), child.kill('SIGTERM')))));
+        },
+      };
+    },
+    /**
+     * A host running a long task is SIGKILLed; the other host's heartbeat check hands the job
+     * back. Measured: SIGKILL → the job started again (its `processedOn`, stamped by Redis-side
+     * BullMQ on the other host). The lock (30 s) and stalled check (30 s) stay BullMQ's defaults.
+     */
+    async redeliveryAfterKill(ctx, { boundMs }) {
+      const { createClusterClient } = await import(CLUSTER_DIST);
+      const doomed = await startHost(ctx, 1);
+      const client = await createClusterClient({ redis: ctx.redisUrl, queue: ctx.queue });
+      const { Queue } = await import('bullmq');
+      const queue = new Queue(`${ctx.queue}.cpu`, { connection: connectionOf(ctx.redisUrl) });
+      try {
+        const taskId = await client.submit('hold', { ms: 600_000 });
+        const jobId = taskId.split('/')[1];
+        const startedOn = async () => (await queue.getJob(jobId))?.processedOn;
+        while ((await startedOn()) === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+        const heir = await startHost(ctx, 1);
+        const killedAt = Date.now();
+        doomed.child.kill('SIGKILL');
+        let again;
+        while (Date.now() - killedAt < boundMs) {
+          const on = await startedOn();
+          if (on !== undefined && on >= killedAt) {
+            again = on;
+            break;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        await client.cancel(taskId);
+        heir.child.kill('SIGKILL');
+        if (again === undefined) return { ms: undefined, note: `not redelivered within ${boundMs / 1000} s` };
+        return { ms: again - killedAt, note: 'default BullMQ lock and stalled settings; heartbeat TTL 2 s' };
+      } finally {
+        await queue.close();
+        await client.close();
+      }
     },
   };
 }

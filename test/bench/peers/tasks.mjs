@@ -43,3 +43,8 @@ export function uncaught() {
 export function sigkill() {
   process.kill(process.pid, 'SIGKILL');
 }
+
+/** Keeps its worker busy for `ms`: the redelivery measurement kills the host meanwhile. */
+export function hold({ ms } = {}) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
