@@ -33,7 +33,18 @@ export interface WorkerConnectionInput {
  * after another, in order (more than one only when the supervisor hands out fast tasks
  * ahead of time).
  */
-export type WorkerConnectionCommand = { readonly type: 'connection.run'; readonly tasks: readonly TaskAssignment[] };
+export type WorkerConnectionCommand =
+  | { readonly type: 'connection.run'; readonly tasks: readonly TaskAssignment[] }
+  /** Asks the running task to stop by itself: its `ctx.signal` aborts with `reason` (the kill may follow). */
+  | { readonly type: 'connection.abort'; readonly taskId: string; readonly reason: TaskAbortReason };
+
+/**
+ * Why a task's `ctx.signal` was aborted: its caller cancelled it, or its deadline is
+ * `remainingMs` away (the kill at the deadline follows unless it returns first).
+ */
+export type TaskAbortReason =
+  | { readonly code: 'ERR_TASK_CANCELLED' }
+  | { readonly code: 'ERR_TASK_DEADLINE'; readonly timeoutMs: number; readonly remainingMs: number };
 
 /** One finished task, as the worker reported it. */
 export interface TaskResult {
@@ -47,6 +58,8 @@ export interface TaskResult {
 export type WorkerConnectionEvent =
   /** Results in the order the worker finished them, which is the order it was given them. */
   | { readonly type: 'process.results'; readonly results: readonly TaskResult[] }
+  /** A running task reported how far it got (`ctx.progress`); the worker rate-limits these. */
+  | { readonly type: 'process.progress'; readonly taskId: string; readonly fraction: number; readonly detail: unknown }
   | {
       readonly type: 'process.exited';
       readonly exitCode: number | null;
