@@ -32,7 +32,6 @@ export type {
   MemoryPollerInput,
   StartWorkerInput,
   StartedWorker,
-  TaskAbortReason,
   TaskResult,
   TerminateWorkerInput,
   WorkerConnectionCommand,

@@ -1,5 +1,5 @@
 import { fromCallback, fromPromise } from 'xstate';
-import type { TaskAssignment, TaskOutcome } from './taskTypes.js';
+import type { TaskAbortReason, TaskAssignment, TaskOutcome } from './taskTypes.js';
 
 /**
  * The I/O a worker machine needs, as named actors. The machine only knows their
@@ -37,14 +37,6 @@ export type WorkerConnectionCommand =
   | { readonly type: 'connection.run'; readonly tasks: readonly TaskAssignment[] }
   /** Asks the running task to stop by itself: its `ctx.signal` aborts with `reason` (the kill may follow). */
   | { readonly type: 'connection.abort'; readonly taskId: string; readonly reason: TaskAbortReason };
-
-/**
- * Why a task's `ctx.signal` was aborted: its caller cancelled it, or its deadline is
- * `remainingMs` away (the kill at the deadline follows unless it returns first).
- */
-export type TaskAbortReason =
-  | { readonly code: 'ERR_TASK_CANCELLED' }
-  | { readonly code: 'ERR_TASK_DEADLINE'; readonly timeoutMs: number; readonly remainingMs: number };
 
 /** One finished task, as the worker reported it. */
 export interface TaskResult {

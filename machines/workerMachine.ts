@@ -2,14 +2,13 @@ import { assign, cancel, enqueueActions, sendTo, setup, type AnyActorRef } from 
 import {
   workerActorPlaceholders,
   type StartedWorker,
-  type TaskAbortReason,
   type TaskResult,
   type WorkerConnectionEvent,
   type MemoryPollerEvent,
   type WorkerExit,
 } from './workerActors.js';
 import { toSerializedError } from './serializedError.js';
-import type { MemoryResource, MemorySample, TaskAssignment, TaskOutcome, Termination } from './taskTypes.js';
+import type { MemoryResource, MemorySample, TaskAbortReason, TaskAssignment, TaskOutcome, Termination } from './taskTypes.js';
 
 /** Per-slot settings, fixed for the life of the pool. */
 export interface WorkerSettings {

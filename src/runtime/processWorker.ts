@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { TaskAssignment } from '../../machines/taskTypes.js';
-import type { TaskAbortReason, WorkerExit } from '../../machines/workerActors.js';
+import type { TaskAbortReason, TaskAssignment } from '../../machines/taskTypes.js';
+import type { WorkerExit } from '../../machines/workerActors.js';
 import { WORKER_ENV, type FromWorker, type ResultFormat, type ToWorker } from './protocol.js';
 import { awaitReady } from './startHandshake.js';
 import { collectTree, killTree, selfAndAncestors, signalTree, startTimeOf } from './worker/processTree.js';

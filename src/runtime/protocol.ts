@@ -5,7 +5,7 @@
  * `checkJs` holds both sides to them.
  */
 import type { SerializedError } from '../../machines/taskTypes.js';
-import type { TaskAbortReason } from '../../machines/workerActors.js';
+import type { TaskAbortReason } from '../../machines/taskTypes.js';
 
 /** Environment variables the pool sets for a worker process. */
 export const WORKER_ENV = {

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import type { TaskAssignment } from '../../machines/taskTypes.js';
-import type { TaskAbortReason, WorkerExit } from '../../machines/workerActors.js';
+import type { TaskAbortReason, TaskAssignment } from '../../machines/taskTypes.js';
+import type { WorkerExit } from '../../machines/workerActors.js';
 import type { FromWorker, ResultFormat, ToWorker } from './protocol.js';
 import { awaitReady } from './startHandshake.js';
 import { threadExecArgv } from './threadExecArgv.js';

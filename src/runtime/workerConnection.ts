@@ -6,7 +6,7 @@ import type {
   WorkerConnectionEvent,
   WorkerConnectionInput,
 } from '../../machines/workerActors.js';
-import type { TaskAbortReason } from '../../machines/workerActors.js';
+import type { TaskAbortReason } from '../../machines/taskTypes.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 
 export type ResultMessage = Extract<FromWorker, { type: 'result' }>;

@@ -9,7 +9,7 @@
 
 /** @typedef {import('../protocol.js').FromWorker} FromWorker */
 /** @typedef {import('../protocol.js').TaskContext} TaskContext */
-/** @typedef {import('../../../machines/workerActors.js').TaskAbortReason} TaskAbortReason */
+/** @typedef {import('../../../machines/taskTypes.js').TaskAbortReason} TaskAbortReason */
 
 /**
  * Progress closer together than this is coalesced into the last value: a task that reports

@@ -9,7 +9,7 @@
 /** @typedef {import('../protocol.js').WireTask} WireTask */
 /** @typedef {import('../../../machines/taskTypes.js').SerializedError} SerializedError */
 /** @typedef {import('../protocol.js').ResultFormat} ResultFormat */
-/** @typedef {import('../../../machines/workerActors.js').TaskAbortReason} TaskAbortReason */
+/** @typedef {import('../../../machines/taskTypes.js').TaskAbortReason} TaskAbortReason */
 
 import { createTaskControl } from './taskControl.js';
 
