@@ -38,8 +38,9 @@ function candidateEvents(): WorkerEvent[] {
     { type: 'task.run', task: RUNNING_TASK, runAhead: [RUN_AHEAD_TASK] },
     { type: 'task.cancel', taskId: 't1' },
     // Raised by the machine itself, delayed (after the deadline warning, after a cancel's grace); sent here as they arrive.
-    { type: 'deadline.reached', taskId: 't1' },
-    { type: 'cancel.grace-over', taskId: 't1' },
+    // `runSeq: 1`: the first task a fresh worker machine starts, as on the shortest paths.
+    { type: 'deadline.reached', taskId: 't1', runSeq: 1 },
+    { type: 'cancel.grace-over', taskId: 't1', runSeq: 1 },
     { type: 'process.progress', taskId: 't1', fraction: 0.5, detail: { step: 1 } },
     { type: 'task.evict', taskId: 't1', termination: { reason: 'memory', resource: 'host', usedBytes: 9, limitBytes: 8, rssBytes: 0, samples: [] } },
     { type: 'process.results', results: [{ taskId: 't1', outcome: { ok: true, value: 1 } }] },

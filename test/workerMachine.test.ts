@@ -252,6 +252,18 @@ describe('workerMachine, deadline warning and cooperative cancel', () => {
     expect(state(actor)).toBe('idle');
   });
 
+  it('should not let the timers of a task that returned reach a later task with the same id', async () => {
+    const { runtime, actor } = await warnedWorker(1000, 100);
+    actor.send({ type: 'task.run', task: task('t1', { timeoutMs: 1000 }) });
+    runtime.clock.increment(900);
+    actor.send({ type: 'task.cancel', taskId: 't1' });
+    runtime.result('worker-0', 't1');
+    // The caller reuses its id at once: the old deadline (100 ms left) and grace (100 ms) must not end it.
+    actor.send({ type: 'task.run', task: task('t1', { timeoutMs: 1000 }) });
+    runtime.clock.increment(500);
+    expect(state(actor)).toBe('busy');
+  });
+
   it('should abort a cancelled task, keep its worker if it returns within the grace, and kill it otherwise', async () => {
     const { runtime, actor, events } = await warnedWorker(0, 100);
     actor.send({ type: 'task.run', task: task('t1') });
