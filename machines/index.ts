@@ -2,7 +2,7 @@
  * The pure state machines of poolvisor: import them to drive a pool under a
  * `SimulatedClock`, to draw them, or to supply another runtime with `.provide()`.
  */
-export { workerMachine, workerStateName, MEMORY_EVIDENCE_SAMPLES } from './workerMachine.js';
+export { workerMachine, workerStateName, deadlineLeadMs, MEMORY_EVIDENCE_SAMPLES } from './workerMachine.js';
 export type {
   FinishedTask,
   WorkerCommand,
@@ -12,6 +12,7 @@ export type {
   WorkerNotification,
   WorkerSettings,
   WorkerStateName,
+  WorkerTimerEvent,
   RunningTask,
 } from './workerMachine.js';
 export { supervisorMachine } from './supervisorMachine.js';

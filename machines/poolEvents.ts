@@ -56,6 +56,11 @@ export type PoolEvent =
       readonly device: string;
       readonly attempt: number;
     }
+  /**
+   * A running task reported how far it got (`ctx.progress(fraction, detail)` in the task):
+   * at most one every ~50 ms per task, the last one always, in the order sent.
+   */
+  | { readonly type: 'task.progress'; readonly taskId: string; readonly workerId: string; readonly fraction: number; readonly detail: unknown }
   | {
       readonly type: 'task.succeeded';
       readonly taskId: string;

@@ -306,7 +306,11 @@ export class PoolLedger {
       return this.#fail(taskId, { code: 'CANCELLED', stage: 'queued' }, running.attempt, fx);
     }
     if (running !== undefined) {
-      // Only killing the worker stops a task that may be in a synchronous loop; the kill settles it.
+      // Settled now, so the caller does not wait out the grace. The worker machine aborts the
+      // task's signal and kills the worker unless the task returns within the grace (a
+      // synchronous loop never sees the signal); a result that comes back is dropped.
+      this.running.delete(taskId);
+      this.#fail(taskId, { code: 'CANCELLED', stage: 'running', workerId: running.slot.workerId }, running.attempt, fx);
       fx.send(running.slot.actorId, { type: 'task.cancel', taskId });
       return;
     }
@@ -441,6 +445,12 @@ export class PoolLedger {
     this.#returnUnstarted(slot, undefined, fx);
   }
 
+  /** Progress of a task still running on this slot; one that settled meanwhile (cancelled) says no more. */
+  taskProgress(slot: Slot, taskId: string, fraction: number, detail: unknown, fx: LedgerEffects): void {
+    if (this.running.get(taskId)?.slot !== slot) return;
+    fx.emit({ type: 'task.progress', taskId, workerId: slot.workerId, fraction, detail });
+  }
+
   memoryWarning(slot: Slot, taskId: string, usage: { resource: MemoryResource; usedBytes: number; limitBytes: number }, fx: LedgerEffects): void {
     fx.emit({ type: 'memory.warning', workerId: slot.workerId, taskId, resource: usage.resource, usedBytes: usage.usedBytes, limitBytes: usage.limitBytes });
   }
@@ -479,7 +489,8 @@ export class PoolLedger {
   workerKilled(slot: Slot, taskId: string | undefined, termination: Termination, fx: LedgerEffects): void {
     this.counts.killed += 1;
     slot.ready = false;
-    slot.killedTaskId = taskId !== undefined && this.running.has(taskId) ? taskId : undefined;
+    // A cancelled task settled before the kill; its kill is still its own doing, not the worker's.
+    slot.killedTaskId = taskId !== undefined && (this.running.has(taskId) || termination.reason === 'cancelled') ? taskId : undefined;
     this.#removeIdle(slot);
     // This failure's own error: what a degrade or a failed probe reports, never an older one.
     slot.lastError = errorOf(termination) ?? slot.lastError;

@@ -276,6 +276,8 @@ function handleNotification(ledger: PoolLedger, slot: Slot, event: WorkerNotific
       return ledger.taskRejected(slot, fx);
     case 'worker.memory-warning':
       return ledger.memoryWarning(slot, event.taskId, event, fx);
+    case 'worker.task-progress':
+      return ledger.taskProgress(slot, event.taskId, event.fraction, event.detail, fx);
     case 'worker.killed':
       return ledger.workerKilled(slot, event.taskId, event.termination, fx);
     case 'worker.exited':

@@ -27,6 +27,14 @@ export interface TaskAssignment {
   readonly attempt: number;
 }
 
+/**
+ * Why a task's `ctx.signal` was aborted: its caller cancelled it, or its deadline is
+ * `remainingMs` away (the kill at the deadline follows unless it returns first).
+ */
+export type TaskAbortReason =
+  | { readonly code: 'ERR_TASK_CANCELLED' }
+  | { readonly code: 'ERR_TASK_DEADLINE'; readonly timeoutMs: number; readonly remainingMs: number };
+
 /** What the task function itself produced. */
 export type TaskOutcome =
   | { readonly ok: true; readonly value: unknown }

@@ -1,5 +1,5 @@
 import { fromCallback, fromPromise } from 'xstate';
-import type { TaskAssignment, TaskOutcome } from './taskTypes.js';
+import type { TaskAbortReason, TaskAssignment, TaskOutcome } from './taskTypes.js';
 
 /**
  * The I/O a worker machine needs, as named actors. The machine only knows their
@@ -33,7 +33,10 @@ export interface WorkerConnectionInput {
  * after another, in order (more than one only when the supervisor hands out fast tasks
  * ahead of time).
  */
-export type WorkerConnectionCommand = { readonly type: 'connection.run'; readonly tasks: readonly TaskAssignment[] };
+export type WorkerConnectionCommand =
+  | { readonly type: 'connection.run'; readonly tasks: readonly TaskAssignment[] }
+  /** Asks the running task to stop by itself: its `ctx.signal` aborts with `reason` (the kill may follow). */
+  | { readonly type: 'connection.abort'; readonly taskId: string; readonly reason: TaskAbortReason };
 
 /** One finished task, as the worker reported it. */
 export interface TaskResult {
@@ -47,6 +50,8 @@ export interface TaskResult {
 export type WorkerConnectionEvent =
   /** Results in the order the worker finished them, which is the order it was given them. */
   | { readonly type: 'process.results'; readonly results: readonly TaskResult[] }
+  /** A running task reported how far it got (`ctx.progress`); the worker rate-limits these. */
+  | { readonly type: 'process.progress'; readonly taskId: string; readonly fraction: number; readonly detail: unknown }
   | {
       readonly type: 'process.exited';
       readonly exitCode: number | null;

@@ -1,4 +1,4 @@
-import { assign, sendTo, setup, type AnyActorRef } from 'xstate';
+import { assign, enqueueActions, sendTo, setup, type AnyActorRef } from 'xstate';
 import {
   workerActorPlaceholders,
   type StartedWorker,
@@ -8,7 +8,7 @@ import {
   type WorkerExit,
 } from './workerActors.js';
 import { toSerializedError } from './serializedError.js';
-import type { MemoryResource, MemorySample, TaskAssignment, TaskOutcome, Termination } from './taskTypes.js';
+import type { MemoryResource, MemorySample, TaskAbortReason, TaskAssignment, TaskOutcome, Termination } from './taskTypes.js';
 
 /** Per-slot settings, fixed for the life of the pool. */
 export interface WorkerSettings {
@@ -22,6 +22,13 @@ export interface WorkerSettings {
   readonly fastMemoryPollMs: number;
   readonly killGraceMs: number;
   readonly startTimeoutMs: number;
+  /**
+   * How long before its deadline a running task's `ctx.signal` aborts, at most: the lead
+   * is the smaller of this and a tenth of the task's timeout (0: no warning).
+   */
+  readonly deadlineWarningMs: number;
+  /** How long a cancelled task has to return by itself before its worker is killed (0: killed at once). */
+  readonly cancelGraceMs: number;
 }
 
 export interface WorkerInput {
@@ -46,6 +53,8 @@ export interface WorkerContext extends WorkerInput {
   readonly generation: number;
   readonly worker: StartedWorker | undefined;
   readonly task: RunningTask | undefined;
+  /** How many tasks this machine has started: the timers it raises for a task carry it, so a stale one matches no later task. */
+  readonly runSeq: number;
   /** Tasks handed to the OS worker behind `task`, not started yet as far as this machine knows. */
   readonly runAhead: readonly TaskAssignment[];
   readonly rssBytes: number;
@@ -71,13 +80,24 @@ export type WorkerCommand =
   | { readonly type: 'worker.restart'; readonly delayMs: number }
   | { readonly type: 'worker.stop' };
 
-export type WorkerEvent = WorkerCommand | WorkerConnectionEvent | MemoryPollerEvent;
+/**
+ * Raised by the machine itself, delayed: the deadline of the task after its warning,
+ * and the end of a cancelled task's grace. Each names its task and run, so a stale one
+ * (its task returned first) is ignored: cheaper than cancelling both timers on every
+ * task's exit from `running`, which cost 3–4 µs a task.
+ */
+export type WorkerTimerEvent =
+  | { readonly type: 'deadline.reached'; readonly taskId: string; readonly runSeq: number }
+  | { readonly type: 'cancel.grace-over'; readonly taskId: string; readonly runSeq: number };
+
+export type WorkerEvent = WorkerCommand | WorkerConnectionEvent | MemoryPollerEvent | WorkerTimerEvent;
 
 /** Events a worker sends to its parent (the supervisor). */
 export type WorkerNotification =
   | { readonly type: 'worker.ready'; readonly workerId: string; readonly pid: number | undefined; readonly generation: number }
   | { readonly type: 'worker.tasks-done'; readonly workerId: string; readonly results: readonly FinishedTask[] }
   | { readonly type: 'worker.task-rejected'; readonly workerId: string; readonly task: TaskAssignment }
+  | { readonly type: 'worker.task-progress'; readonly workerId: string; readonly taskId: string; readonly fraction: number; readonly detail: unknown }
   | {
       readonly type: 'worker.memory-warning';
       readonly workerId: string;
@@ -107,6 +127,19 @@ export interface FinishedTask {
   readonly outcome: TaskOutcome;
   readonly durationMs: number;
 }
+
+/**
+ * How long before the deadline a task is warned (its `ctx.signal` aborts): `warningMs`,
+ * but never more than a tenth of the timeout, so a short task is not told to stop
+ * when it has barely begun. 0 when there is no warning.
+ */
+export function deadlineLeadMs(timeoutMs: number, warningMs: number): number {
+  return Math.max(0, Math.min(warningMs, Math.floor(timeoutMs / 10)));
+}
+
+/** Ids of the delayed events the machine raises itself: fixed strings, as XState needs. */
+const DEADLINE_TIMER = 'deadline';
+const CANCEL_GRACE_TIMER = 'cancelGrace';
 
 /** How many samples a worker keeps as evidence. */
 export const MEMORY_EVIDENCE_SAMPLES = 20;
@@ -200,7 +233,12 @@ export const workerMachine = setup({
   actors: workerActorPlaceholders,
   delays: {
     restartDelay: ({ context }) => context.restartDelayMs,
-    taskDeadline: ({ context }) => context.task?.timeoutMs ?? 0,
+    // The deadline is armed in two steps: the warning, then the rest; a task that ends
+    // before its warning costs one timer, as it did before there was a warning.
+    deadlineWarning: ({ context }) => {
+      const timeoutMs = context.task?.timeoutMs ?? 0;
+      return timeoutMs - deadlineLeadMs(timeoutMs, context.settings.deadlineWarningMs);
+    },
   },
   guards: {
     hasNoRestartDelay: ({ context }) => context.restartDelayMs <= 0,
@@ -208,6 +246,8 @@ export const workerMachine = setup({
     isOutOfMemory: ({ event }) => event.type === 'process.exited' && event.outOfMemory !== undefined,
     isCurrentTask: ({ context, event }) =>
       (event.type === 'task.cancel' || event.type === 'task.evict') && event.taskId === context.task?.id,
+    isCurrentRun: ({ context, event }) =>
+      (event.type === 'deadline.reached' || event.type === 'cancel.grace-over') && event.taskId === context.task?.id && event.runSeq === context.runSeq,
     finishesEverything: ({ context, event }) => {
       if (event.type !== 'process.results') return false;
       const split = splitResults(context, event);
@@ -227,6 +267,37 @@ export const workerMachine = setup({
     },
   },
   actions: {
+    // The task is told (its signal aborts), then has the rest of its time: the kill at the deadline stays where it was.
+    warnOfDeadline: enqueueActions(({ context, enqueue }) => {
+      const task = context.task;
+      if (task === undefined) return;
+      const leadMs = deadlineLeadMs(task.timeoutMs, context.settings.deadlineWarningMs);
+      const due: WorkerTimerEvent = { type: 'deadline.reached', taskId: task.id, runSeq: context.runSeq };
+      if (leadMs <= 0) return enqueue.raise(due);
+      const reason: TaskAbortReason = { code: 'ERR_TASK_DEADLINE', timeoutMs: task.timeoutMs, remainingMs: leadMs };
+      enqueue.sendTo('connection', { type: 'connection.abort', taskId: task.id, reason });
+      enqueue.cancel(DEADLINE_TIMER);
+      enqueue.raise(due, { id: DEADLINE_TIMER, delay: leadMs });
+    }),
+    // A task that stops by itself within the grace keeps its worker; only one that does not is killed.
+    cancelCooperatively: enqueueActions(({ context, enqueue }) => {
+      const task = context.task;
+      if (task === undefined) return;
+      const over: WorkerTimerEvent = { type: 'cancel.grace-over', taskId: task.id, runSeq: context.runSeq };
+      const graceMs = context.settings.cancelGraceMs;
+      if (graceMs <= 0) return enqueue.raise(over);
+      const reason: TaskAbortReason = { code: 'ERR_TASK_CANCELLED' };
+      enqueue.sendTo('connection', { type: 'connection.abort', taskId: task.id, reason });
+      enqueue.cancel(CANCEL_GRACE_TIMER);
+      enqueue.raise(over, { id: CANCEL_GRACE_TIMER, delay: graceMs });
+    }),
+    notifyProgress: sendTo(
+      ({ context }) => context.parent,
+      ({ context, event }): WorkerNotification => {
+        if (event.type !== 'process.progress') throw new Error(`notifyProgress handles process.progress, got ${event.type}`);
+        return { type: 'worker.task-progress', workerId: context.workerId, taskId: event.taskId, fraction: event.fraction, detail: event.detail };
+      },
+    ),
     recordSample: assign(({ context, event }) => (event.type === 'memory.sample' ? withSample(context, event) : {})),
     terminateForMemory: assign(({ context, event }) => {
       if (event.type !== 'memory.sample') return {};
@@ -272,7 +343,7 @@ export const workerMachine = setup({
     startNextInLine: assign(({ context, event }) => {
       if (event.type !== 'process.results') return {};
       const [next, ...rest] = splitResults(context, event).left;
-      return { task: next === undefined ? undefined : { ...next, startedAt: context.now() }, runAhead: rest, samples: [] };
+      return { task: next === undefined ? undefined : { ...next, startedAt: context.now() }, runSeq: context.runSeq + 1, runAhead: rest, samples: [] };
     }),
     dropFinishedRunAhead: assign(({ context, event }) => {
       if (event.type !== 'process.results') return {};
@@ -322,6 +393,7 @@ export const workerMachine = setup({
     generation: 0,
     worker: undefined,
     task: undefined,
+    runSeq: 0,
     runAhead: [],
     rssBytes: 0,
     gpuBytes: undefined,
@@ -417,6 +489,8 @@ export const workerMachine = setup({
           },
           { target: 'killed', actions: 'terminateForCrash' },
         ],
+        // Passed on as it comes: the worker rate-limits it, and the supervisor drops a task's that is no longer running.
+        'process.progress': { actions: 'notifyProgress' },
         'worker.recycle': {
           target: 'killed',
           actions: assign({ termination: ({ event }) => event.termination }),
@@ -440,6 +514,7 @@ export const workerMachine = setup({
                 // The evidence of a memory kill is this task's samples only.
                 assign({
                   task: ({ context, event }) => ({ ...event.task, startedAt: context.now() }),
+                  runSeq: ({ context }) => context.runSeq + 1,
                   runAhead: ({ event }) => event.runAhead ?? [],
                   samples: [],
                 }),
@@ -459,15 +534,17 @@ export const workerMachine = setup({
         },
         running: {
           // Re-entered for each task run ahead, so each gets its own deadline.
-          after: { taskDeadline: { target: '#worker.killed', actions: 'terminateForTimeout' } },
+          after: { deadlineWarning: { actions: 'warnOfDeadline' } },
           on: {
+            'deadline.reached': { guard: 'isCurrentRun', target: '#worker.killed', actions: 'terminateForTimeout' },
             'process.results': [
               { guard: 'finishesEverything', target: 'idle', actions: 'notifyFinished' },
               { guard: 'finishesCurrent', target: '#worker.alive.running', reenter: true, actions: ['notifyFinished', 'startNextInLine'] },
               { guard: 'finishesSome', actions: ['notifyFinished', 'dropFinishedRunAhead'] },
             ],
-            'task.cancel': {
-              guard: 'isCurrentTask',
+            'task.cancel': { guard: 'isCurrentTask', actions: 'cancelCooperatively' },
+            'cancel.grace-over': {
+              guard: 'isCurrentRun',
               target: '#worker.killed',
               actions: assign({ termination: { reason: 'cancelled' } }),
             },

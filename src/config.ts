@@ -112,6 +112,18 @@ export const poolOptionsSchema = z.strictObject({
     .max(1, { error: 'expected a number > 0 and <= 1' })
     .default(0.8),
   killGraceMs: int(0, 'an integer >= 0 (ms)').default(1000),
+  /**
+   * How long before its deadline a running task's `ctx.signal` aborts, at most: the lead
+   * is the smaller of this and a tenth of the task's timeout. 0: no warning. The kill at
+   * the deadline is not moved.
+   */
+  deadlineWarningMs: int(0, 'an integer from 0 to 60000 (ms)', 60_000).default(1000),
+  /**
+   * A cancelled running task's `ctx.signal` aborts at once; its worker is killed this much
+   * later unless the task returned first (then the worker is kept). The caller's promise
+   * rejects at once either way. 0: killed at once, no signal.
+   */
+  cancelGraceMs: int(0, 'an integer from 0 to 10000 (ms)', 10_000).default(100),
   startTimeoutMs: int(1, 'an integer > 0 (ms)').default(30_000),
   /** Workers (processes, or threads) started ahead, per device, so a killed worker is replaced at once. */
   spareWorkers: int(0, 'an integer from 0 to 16', 16).default(1),
@@ -159,6 +171,13 @@ export const runOptionsSchema = z.strictObject({
     .regex(DEVICE_SELECTOR, { error: "expected 'cpu', 'cuda' or 'cuda:N'" })
     .optional(),
   signal: z.instanceof(AbortSignal, { error: 'expected an AbortSignal' }).optional(),
+  /**
+   * Called with each progress report of the task (`ctx.progress(fraction, detail)` in the
+   * task), in order, until it settles. Stays in this process: it need not be cloneable.
+   */
+  onProgress: z
+    .custom<(fraction: number, detail: unknown) => void>((value) => typeof value === 'function', { error: 'expected a function (fraction, detail) => void' })
+    .optional(),
   retries: int(0, 'an integer from 0 to 100', 100).optional(),
   retryOn: z
     .array(z.enum(RETRYABLE, { error: `expected one of ${RETRYABLE.join(', ')}` }), { error: 'expected an array' })

@@ -101,6 +101,7 @@ interface PendingTask {
   readonly reject: (error: Error) => void;
   readonly signal: AbortSignal | undefined;
   readonly onAbort: (() => void) | undefined;
+  readonly onProgress: ((fraction: number, detail: unknown) => void) | undefined;
 }
 
 interface PendingLease {
@@ -299,7 +300,7 @@ export class Pool {
   }
 
   /**
-   * Subscribes to the audit trail: `task.submitted/started/succeeded/failed/retrying`,
+   * Subscribes to the audit trail: `task.submitted/started/progress/succeeded/failed/retrying`,
    * `worker.spawned/killed/exited/restart-scheduled/restarted/stopped`,
    * `memory.warning`, `lease.*`, `pool.degraded/draining/closed`. Returns the unsubscribe.
    */
@@ -439,7 +440,7 @@ export class Pool {
         if (sending) refusal = error;
         reject(error);
       };
-      this.#pending.set(id, { resolve, reject: rejectAndNote, signal, onAbort });
+      this.#pending.set(id, { resolve, reject: rejectAndNote, signal, onAbort, onProgress: opts?.onProgress });
       this.actor.send({ type: 'task.submit', task });
     });
     sending = false;
@@ -474,6 +475,11 @@ export class Pool {
         if (pending) this.#settle(event.taskId, pending, undefined, failureToError(event.taskId, event.failure, pending.signal));
         break;
       }
+      case 'task.progress': {
+        const onProgress = this.#pending.get(event.taskId)?.onProgress;
+        if (onProgress !== undefined) callProgress(onProgress, event);
+        break;
+      }
       case 'lease.granted':
         this.#takeLeaseWaiter(event.leaseId)?.resolve(new Lease(this, event.leaseId, event.workerId));
         break;
@@ -501,6 +507,18 @@ export class Pool {
       const audit: PoolAuditEvent = { type: 'task.failed', taskId, failure: event.failure, attempt, at };
       for (const listener of this.#listeners) listener(audit);
     }
+  }
+}
+
+/**
+ * A caller's `onProgress`, kept from breaking the pool: it runs inside the supervisor's
+ * event delivery, so a throw is reported as a warning instead of going through it.
+ */
+function callProgress(onProgress: (fraction: number, detail: unknown) => void, event: { taskId: string; fraction: number; detail: unknown }): void {
+  try {
+    onProgress(event.fraction, event.detail);
+  } catch (error) {
+    process.emitWarning(`onProgress of task ${event.taskId} threw: ${String(error)}`, { code: 'POOLVISOR_ON_PROGRESS_THREW' });
   }
 }
 
@@ -634,6 +652,8 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
         fastMemoryPollMs: Math.max(5, Math.round(config.memoryPollMs / 4)),
         killGraceMs: config.killGraceMs,
         startTimeoutMs: config.startTimeoutMs,
+        deadlineWarningMs: config.deadlineWarningMs,
+        cancelGraceMs: config.cancelGraceMs,
       },
       maxQueue: config.maxQueue,
       maxBatch: config.maxBatch,

@@ -157,6 +157,21 @@ describe('supervisorMachine', () => {
     expect(ofType(events, 'worker.restarted')).toHaveLength(1);
   });
 
+  it('should emit progress of a running task in order, and none once it has settled', async () => {
+    const { runtime, actor, events } = await ready({ devices: ['cpu'] });
+    actor.send({ type: 'task.submit', task: request('t') });
+    runtime.progress('worker-0', 't', 0.1);
+    runtime.progress('worker-0', 't', 0.6, { step: 2 });
+    runtime.progress('worker-0', 'stranger', 0.5);
+    expect(ofType(events, 'task.progress')).toEqual([
+      { type: 'task.progress', taskId: 't', workerId: 'worker-0', fraction: 0.1, detail: undefined },
+      { type: 'task.progress', taskId: 't', workerId: 'worker-0', fraction: 0.6, detail: { step: 2 } },
+    ]);
+    runtime.result('worker-0', 't');
+    runtime.progress('worker-0', 't', 0.9);
+    expect(ofType(events, 'task.progress')).toHaveLength(2);
+  });
+
   it('should drain queued tasks on close, then stop every worker', async () => {
     const { runtime, actor, events } = await ready({ devices: ['cpu'] });
     actor.send({ type: 'task.submit', task: request('a') });

@@ -21,7 +21,7 @@ describe('task names', () => {
 
   it('should fail a class run by name with ERR_TASK_NOT_FOUND, as any other export that is not a task', async () => {
     const sent: FromWorker[] = [];
-    const run = createTaskRunner({ tasks: await load(), send: (message) => sent.push(message), identity: () => ({ workerId: 'worker-0', device: 'cpu' }) });
+    const { run } = createTaskRunner({ tasks: await load(), send: (message) => sent.push(message), identity: () => ({ workerId: 'worker-0', device: 'cpu' }) });
     run([
       { id: 't1', name: 'BadInputError', payload: 'boom' },
       { id: 't2', name: 'Disguised', payload: null },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, SimulatedClock, type AnyStateNode, type AnyTransitionDefinition } from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
-import { workerMachine, type WorkerContext, type WorkerEvent, type WorkerInput } from '../machines/index.js';
+import { deadlineLeadMs, workerMachine, type WorkerContext, type WorkerEvent, type WorkerInput } from '../machines/index.js';
 import { createRecorder, MiB, task, testWorkerSettings } from './support/fakeRuntime.js';
 
 /**
@@ -15,6 +15,8 @@ import { createRecorder, MiB, task, testWorkerSettings } from './support/fakeRun
 
 const RUNNING_TASK = task('t1', { timeoutMs: 1000, memoryLimitBytes: 100 * MiB });
 const RUN_AHEAD_TASK = task('t2', { timeoutMs: 500, memoryLimitBytes: 100 * MiB });
+// With a warning and a grace, so their timers are part of every path.
+const settings = { ...testWorkerSettings, deadlineWarningMs: 100, cancelGraceMs: 50 };
 const invokeId = (stateId: string) => (workerMachine.getStateNodeById(stateId).invoke[0] as { id: string }).id;
 
 const START = invokeId('worker.restarting.starting');
@@ -35,6 +37,11 @@ function candidateEvents(): WorkerEvent[] {
     // A fast task handed over behind the first: it starts when t1 finishes, or finishes out of turn.
     { type: 'task.run', task: RUNNING_TASK, runAhead: [RUN_AHEAD_TASK] },
     { type: 'task.cancel', taskId: 't1' },
+    // Raised by the machine itself, delayed (after the deadline warning, after a cancel's grace); sent here as they arrive.
+    // `runSeq: 1`: the first task a fresh worker machine starts, as on the shortest paths.
+    { type: 'deadline.reached', taskId: 't1', runSeq: 1 },
+    { type: 'cancel.grace-over', taskId: 't1', runSeq: 1 },
+    { type: 'process.progress', taskId: 't1', fraction: 0.5, detail: { step: 1 } },
     { type: 'task.evict', taskId: 't1', termination: { reason: 'memory', resource: 'host', usedBytes: 9, limitBytes: 8, rssBytes: 0, samples: [] } },
     { type: 'process.results', results: [{ taskId: 't1', outcome: { ok: true, value: 1 } }] },
     { type: 'process.results', results: [{ taskId: 't2', outcome: { ok: false, error: { name: 'DataCloneError', message: 'x' } } }] },
@@ -77,7 +84,7 @@ const idleActors = {
 function replay(events: readonly WorkerEvent[], covered: Set<string>): { value: unknown } {
   const clock = new SimulatedClock();
   const recorder = createRecorder();
-  const input: WorkerInput = { workerId: 'worker-0', slot: 0, device: 'cpu', settings: testWorkerSettings, parent: recorder.ref, now: () => clock.now() };
+  const input: WorkerInput = { workerId: 'worker-0', slot: 0, device: 'cpu', settings, parent: recorder.ref, now: () => clock.now() };
   const actor = createActor(workerMachine.provide({ actors: idleActors as never }), {
     input,
     clock,
@@ -92,7 +99,8 @@ function replay(events: readonly WorkerEvent[], covered: Set<string>): { value: 
     if (event.type.startsWith('xstate.after.')) {
       // A delayed transition is taken by moving the clock: not 1 ms early, exactly on time.
       const context = actor.getSnapshot().context;
-      const delay = event.type.includes('taskDeadline') ? (context.task?.timeoutMs ?? 0) : context.restartDelayMs;
+      const timeoutMs = context.task?.timeoutMs ?? 0;
+      const delay = event.type.includes('deadlineWarning') ? timeoutMs - deadlineLeadMs(timeoutMs, settings.deadlineWarningMs) : context.restartDelayMs;
       const before = JSON.stringify(actor.getSnapshot().value);
       clock.increment(delay - 1);
       expect(JSON.stringify(actor.getSnapshot().value)).toBe(before);
@@ -114,7 +122,7 @@ describe('workerMachine, model-based', () => {
     workerId: 'worker-0',
     slot: 0,
     device: 'cpu',
-    settings: testWorkerSettings,
+    settings,
     parent: createRecorder().ref,
     now: () => 0,
   };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { workerStateName } from '../machines/index.js';
-import { FakeRuntime, MiB, settle, startLoneWorker, task } from './support/fakeRuntime.js';
+import { FakeRuntime, MiB, settle, startLoneWorker, task, testWorkerSettings } from './support/fakeRuntime.js';
 
 async function readyWorker(runtime = new FakeRuntime()) {
   const lone = startLoneWorker(runtime);
@@ -201,5 +201,93 @@ describe('workerMachine', () => {
     runtime.sample('worker-0', 300 * MiB);
     expect(state(actor)).toBe('killed');
     expect(events.at(-1)).toMatchObject({ type: 'worker.killed', taskId: undefined, termination: { reason: 'memory' } });
+  });
+});
+
+describe('workerMachine, deadline warning and cooperative cancel', () => {
+  async function warnedWorker(deadlineWarningMs: number, cancelGraceMs: number) {
+    const runtime = new FakeRuntime();
+    const lone = startLoneWorker(runtime, { settings: { ...testWorkerSettings, deadlineWarningMs, cancelGraceMs } });
+    await settle();
+    return { runtime, ...lone };
+  }
+
+  it('should abort the task a tenth of its timeout before the deadline at most, and still kill exactly at the deadline', async () => {
+    const { runtime, actor, events } = await warnedWorker(1000, 0);
+    actor.send({ type: 'task.run', task: task('t1', { timeoutMs: 2000 }) });
+    runtime.clock.increment(1799);
+    expect(runtime.aborts.get('worker-0')).toBeUndefined();
+    runtime.clock.increment(1);
+    expect(runtime.aborts.get('worker-0')).toEqual([{ taskId: 't1', reason: { code: 'ERR_TASK_DEADLINE', timeoutMs: 2000, remainingMs: 200 } }]);
+    expect(state(actor)).toBe('busy');
+    runtime.clock.increment(199);
+    expect(state(actor)).toBe('busy');
+    runtime.clock.increment(1);
+    expect(events.at(-1)).toMatchObject({ type: 'worker.killed', taskId: 't1', termination: { reason: 'timeout', elapsedMs: 2000, timeoutMs: 2000 } });
+  });
+
+  it('should use deadlineWarningMs as the lead when it is under a tenth of the timeout', async () => {
+    const { runtime, actor } = await warnedWorker(500, 0);
+    actor.send({ type: 'task.run', task: task('t1', { timeoutMs: 60_000 }) });
+    runtime.clock.increment(59_500);
+    expect(runtime.aborts.get('worker-0')).toMatchObject([{ taskId: 't1', reason: { remainingMs: 500 } }]);
+  });
+
+  it('should keep the worker when a warned task returns before its deadline, and arm nothing left over for the next', async () => {
+    const { runtime, actor, events } = await warnedWorker(1000, 0);
+    actor.send({ type: 'task.run', task: task('t1', { timeoutMs: 1000 }), runAhead: [task('t2', { timeoutMs: 1000 })] });
+    runtime.clock.increment(900);
+    expect(runtime.aborts.get('worker-0')).toHaveLength(1);
+    runtime.result('worker-0', 't1', 'stopped early');
+    expect(events.at(-1)).toMatchObject({ type: 'worker.tasks-done', results: [{ taskId: 't1', outcome: { ok: true, value: 'stopped early' } }] });
+    // t1's remaining 100 ms must not end t2: t2 has its own deadline, from now.
+    runtime.clock.increment(899);
+    expect(state(actor)).toBe('busy');
+    expect(runtime.aborts.get('worker-0')).toHaveLength(1);
+    runtime.clock.increment(1);
+    expect(runtime.aborts.get('worker-0')?.at(-1)).toMatchObject({ taskId: 't2' });
+    runtime.result('worker-0', 't2');
+    expect(state(actor)).toBe('idle');
+    runtime.clock.increment(10_000);
+    expect(state(actor)).toBe('idle');
+  });
+
+  it('should not let the timers of a task that returned reach a later task with the same id', async () => {
+    const { runtime, actor } = await warnedWorker(1000, 100);
+    actor.send({ type: 'task.run', task: task('t1', { timeoutMs: 1000 }) });
+    runtime.clock.increment(900);
+    actor.send({ type: 'task.cancel', taskId: 't1' });
+    runtime.result('worker-0', 't1');
+    // The caller reuses its id at once: the old deadline (100 ms left) and grace (100 ms) must not end it.
+    actor.send({ type: 'task.run', task: task('t1', { timeoutMs: 1000 }) });
+    runtime.clock.increment(500);
+    expect(state(actor)).toBe('busy');
+  });
+
+  it('should abort a cancelled task, keep its worker if it returns within the grace, and kill it otherwise', async () => {
+    const { runtime, actor, events } = await warnedWorker(0, 100);
+    actor.send({ type: 'task.run', task: task('t1') });
+    actor.send({ type: 'task.cancel', taskId: 't1' });
+    expect(runtime.aborts.get('worker-0')).toEqual([{ taskId: 't1', reason: { code: 'ERR_TASK_CANCELLED' } }]);
+    runtime.clock.increment(50);
+    runtime.result('worker-0', 't1', 'gave up');
+    expect(state(actor)).toBe('idle');
+    runtime.clock.increment(1000);
+    expect(state(actor)).toBe('idle');
+    expect(events.filter((e) => e.type === 'worker.killed')).toEqual([]);
+
+    actor.send({ type: 'task.run', task: task('t2') });
+    actor.send({ type: 'task.cancel', taskId: 't2' });
+    runtime.clock.increment(99);
+    expect(state(actor)).toBe('busy');
+    runtime.clock.increment(1);
+    expect(events.at(-1)).toMatchObject({ type: 'worker.killed', taskId: 't2', termination: { reason: 'cancelled' } });
+  });
+
+  it('should pass progress of a running task to its parent', async () => {
+    const { runtime, actor, events } = await warnedWorker(0, 0);
+    actor.send({ type: 'task.run', task: task('t1') });
+    runtime.progress('worker-0', 't1', 0.25, { step: 'load' });
+    expect(events.at(-1)).toEqual({ type: 'worker.task-progress', workerId: 'worker-0', taskId: 't1', fraction: 0.25, detail: { step: 'load' } });
   });
 });

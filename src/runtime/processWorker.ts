@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { TaskAssignment } from '../../machines/taskTypes.js';
+import type { TaskAbortReason, TaskAssignment } from '../../machines/taskTypes.js';
 import type { WorkerExit } from '../../machines/workerActors.js';
 import { WORKER_ENV, type FromWorker, type ResultFormat, type ToWorker } from './protocol.js';
 import { awaitReady } from './startHandshake.js';
@@ -65,6 +65,7 @@ export class ProcessWorker implements ConnectedWorker {
     });
     child.on('message', (message: FromWorker) => {
       if (message.type === 'result') this.#listener?.result(message);
+      else if (message.type === 'progress') this.#listener?.progress(message);
       else if (message.type === 'child') this.#noteChild(message.pid);
     });
     // An IPC write to a process that just died raises here; the exit event reports the death.
@@ -132,6 +133,12 @@ export class ProcessWorker implements ConnectedWorker {
 
   run(tasks: readonly TaskAssignment[]): void {
     sendTasks(tasks, (message) => this.child.send(message), (result) => this.#listener?.result(result));
+  }
+
+  abort(taskId: string, reason: TaskAbortReason): void {
+    const message: ToWorker = { type: 'abort', id: taskId, reason };
+    // A worker that just died cannot be told; its exit is reported all the same.
+    if (this.child.connected) this.child.send(message);
   }
 
 

@@ -5,6 +5,7 @@
  * `checkJs` holds both sides to them.
  */
 import type { SerializedError } from '../../machines/taskTypes.js';
+import type { TaskAbortReason } from '../../machines/taskTypes.js';
 
 /** Environment variables the pool sets for a worker process. */
 export const WORKER_ENV = {
@@ -27,6 +28,8 @@ export interface WireTask {
 export type ToWorker =
   /** Tasks to run one after another, in order; each gets its own result message. */
   | { readonly type: 'run'; readonly tasks: readonly WireTask[] }
+  /** Abort the running task's `ctx.signal` (cancelled, or its deadline is near); ignored once it has ended. */
+  | { readonly type: 'abort'; readonly id: string; readonly reason: TaskAbortReason }
   /** A spare process, started before it was needed, is given its slot. */
   | { readonly type: 'adopt'; readonly workerId: string };
 
@@ -35,6 +38,8 @@ export type FromWorker =
   | { readonly type: 'load-error'; readonly error: SerializedError }
   /** A task started a child process: the pool remembers it, to end it with the worker however the worker dies. */
   | { readonly type: 'child'; readonly pid: number }
+  /** `ctx.progress` of a running task: rate-limited in the worker, `detail` as JSON would give it back (at most 4 KiB of it). */
+  | { readonly type: 'progress'; readonly id: string; readonly fraction: number; readonly detail: unknown }
   /** `ms`: how long the task function ran, measured in the worker (absent when nothing ran). */
   | { readonly type: 'result'; readonly id: string; readonly ok: true; readonly value: unknown; readonly ms?: number }
   /** `notSerializable`: the task returned, but its value cannot go back in that format; `error` says why. */
@@ -52,4 +57,17 @@ export interface TaskContext {
   readonly taskId: string;
   readonly workerId: string;
   readonly device: string;
+  /**
+   * Reports how far the task got: `fraction` from 0 to 1 (else a TypeError), `detail` any
+   * JSON-representable value of at most 4 KiB as JSON (else a TypeError or RangeError).
+   * Calls closer than ~50 ms apart are coalesced; the last one, and 1, always go out.
+   */
+  progress(fraction: number, detail?: unknown): void;
+  /**
+   * Aborted when the task should stop: its caller cancelled it (`reason.code`
+   * `ERR_TASK_CANCELLED`), or its deadline is near (`ERR_TASK_DEADLINE`, with
+   * `timeoutMs` and `remainingMs`). A task that returns then keeps its worker; one that
+   * does not is killed as before.
+   */
+  readonly signal: AbortSignal;
 }

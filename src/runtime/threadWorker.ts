@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { TaskAssignment } from '../../machines/taskTypes.js';
+import type { TaskAbortReason, TaskAssignment } from '../../machines/taskTypes.js';
 import type { WorkerExit } from '../../machines/workerActors.js';
 import type { FromWorker, ResultFormat, ToWorker } from './protocol.js';
 import { awaitReady } from './startHandshake.js';
@@ -57,6 +57,7 @@ export class ThreadWorker implements ConnectedWorker {
     });
     thread.on('message', (message: FromWorker) => {
       if (message.type === 'result') this.#listener?.result(message);
+      else if (message.type === 'progress') this.#listener?.progress(message);
     });
   }
 
@@ -115,6 +116,11 @@ export class ThreadWorker implements ConnectedWorker {
 
   run(tasks: readonly TaskAssignment[]): void {
     sendTasks(tasks, (message) => this.thread.postMessage(message), (result) => this.#listener?.result(result));
+  }
+
+  abort(taskId: string, reason: TaskAbortReason): void {
+    const message: ToWorker = { type: 'abort', id: taskId, reason };
+    this.thread.postMessage(message);
   }
 
 

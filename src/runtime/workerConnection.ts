@@ -6,15 +6,18 @@ import type {
   WorkerConnectionEvent,
   WorkerConnectionInput,
 } from '../../machines/workerActors.js';
+import type { TaskAbortReason } from '../../machines/taskTypes.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 
 export type ResultMessage = Extract<FromWorker, { type: 'result' }>;
+export type ProgressMessage = Extract<FromWorker, { type: 'progress' }>;
 
 /** How a worker's end is reported to its machine: the `process.exited` event, less its type. */
 export type ExitReport = Omit<Extract<WorkerConnectionEvent, { type: 'process.exited' }>, 'type'>;
 
 export interface WorkerListener {
   result(message: ResultMessage): void;
+  progress(message: ProgressMessage): void;
   exit(report: ExitReport): void;
 }
 
@@ -23,6 +26,8 @@ export interface ConnectedWorker {
   listen(listener: WorkerListener | undefined): void;
   /** Hands the worker tasks to run in order. */
   run(tasks: readonly TaskAssignment[]): void;
+  /** Asks the running task `taskId` to stop (its `ctx.signal` aborts). */
+  abort(taskId: string, reason: TaskAbortReason): void;
 }
 
 /**
@@ -80,6 +85,12 @@ export const workerConnection = fromCallback<WorkerConnectionCommand, WorkerConn
         if (outstanding <= 0) flush();
         else pendingFlush ??= setImmediate(flush);
       },
+      progress: (message) => {
+        // Results that came before it are delivered first, so a task's progress never
+        // arrives ahead of its own start (the result of the task run before it).
+        flush();
+        sendBack({ type: 'process.progress', taskId: message.id, fraction: message.fraction, detail: message.detail });
+      },
       exit: (report) => {
         // What the worker finished before it ended is reported first.
         flush();
@@ -87,6 +98,7 @@ export const workerConnection = fromCallback<WorkerConnectionCommand, WorkerConn
       },
     });
     receive((command) => {
+      if (command.type === 'connection.abort') return worker.abort(command.taskId, command.reason);
       outstanding += command.tasks.length;
       worker.run(command.tasks);
     });

@@ -9,6 +9,7 @@ import {
   type StartedWorker,
   type StartWorkerInput,
   type SupervisorInput,
+  type TaskAbortReason,
   type TaskAssignment,
   type TaskResult,
   type TerminateWorkerInput,
@@ -32,6 +33,8 @@ export class FakeRuntime {
   /** The ids of each `connection.run`, per worker: one entry per message the worker would get. */
   readonly batches = new Map<string, string[][]>();
   readonly terminations: Array<{ workerId: string; immediate: boolean }> = [];
+  /** Per worker id: the aborts its running tasks were sent, oldest first. */
+  readonly aborts = new Map<string, Array<{ taskId: string; reason: TaskAbortReason }>>();
   readonly starts: StartWorkerInput[] = [];
   /** Start failures still to hand out, by worker id (or '*'). */
   readonly failStarts = new Map<string, number>();
@@ -58,6 +61,10 @@ export class FakeRuntime {
         const workerId = input.worker.handle as string;
         this.#connections.set(workerId, sendBack);
         receive((command) => {
+          if (command.type === 'connection.abort') {
+            this.aborts.set(workerId, [...(this.aborts.get(workerId) ?? []), { taskId: command.taskId, reason: command.reason }]);
+            return;
+          }
           const list = this.runs.get(workerId) ?? [];
           list.push(...command.tasks);
           this.runs.set(workerId, list);
@@ -108,6 +115,11 @@ export class FakeRuntime {
     this.#connection(workerId)({ type: 'process.results', results });
   }
 
+  /** The running task reports progress, as `ctx.progress` in a real worker would. */
+  progress(workerId: string, taskId: string, fraction: number, detail?: unknown): void {
+    this.#connection(workerId)({ type: 'process.progress', taskId, fraction, detail });
+  }
+
   exit(workerId: string, exitCode: number | null, signal: string | null = null): void {
     this.#connection(workerId)({ type: 'process.exited', exitCode, signal, stderrTail: 'fatal' });
   }
@@ -149,6 +161,9 @@ export const testWorkerSettings: WorkerSettings = {
   fastMemoryPollMs: 25,
   killGraceMs: 1000,
   startTimeoutMs: 10_000,
+  // Off by default, so a deadline or a cancel kills at once as it always did; tests of the warning and the grace set them.
+  deadlineWarningMs: 0,
+  cancelGraceMs: 0,
 };
 
 /** A parent that records what a lone worker machine tells it. */

@@ -80,10 +80,11 @@ try {
   throw error; // unreachable; tells the type checker `tasks` is set below
 }
 
-const run = createTaskRunner({ tasks, send, identity: () => ({ workerId, device }), resultFormat });
+const runner = createTaskRunner({ tasks, send, identity: () => ({ workerId, device }), resultFormat });
 
 process.on('message', (/** @type {ToWorker} */ message) => {
-  if (message.type === 'run') run(message.tasks);
+  if (message.type === 'run') runner.run(message.tasks);
+  else if (message.type === 'abort') runner.abort(message.id, message.reason);
   else if (message.type === 'adopt') workerId = message.workerId;
 });
 

@@ -9,6 +9,9 @@
 /** @typedef {import('../protocol.js').WireTask} WireTask */
 /** @typedef {import('../../../machines/taskTypes.js').SerializedError} SerializedError */
 /** @typedef {import('../protocol.js').ResultFormat} ResultFormat */
+/** @typedef {import('../../../machines/taskTypes.js').TaskAbortReason} TaskAbortReason */
+
+import { createTaskControl } from './taskControl.js';
 
 /** How many `cause`s deep an error is kept. */
 const MAX_CAUSE_DEPTH = 3;
@@ -61,7 +64,8 @@ function notJson(value) {
  *   identity: () => { workerId: string, device: string },
  *   resultFormat?: ResultFormat,
  * }} options
- * @returns {(tasks: readonly WireTask[]) => void} takes tasks to run in order, one at a time
+ * @returns {{ run: (tasks: readonly WireTask[]) => void, abort: (taskId: string, reason: TaskAbortReason) => void }}
+ *   `run` takes tasks to run in order, one at a time; `abort` aborts the running task's signal
  */
 export function createTaskRunner({ tasks, send, identity, resultFormat = 'structured-clone' }) {
   const names = taskNames(tasks);
@@ -82,9 +86,12 @@ export function createTaskRunner({ tasks, send, identity, resultFormat = 'struct
     }
     /** @type {FromWorker} */
     let reply;
+    const { workerId, device } = identity();
+    const control = createTaskControl({ taskId: message.id, workerId, device, send });
+    current = { id: message.id, control };
     const start = performance.now();
     try {
-      const value = await task(message.payload, { taskId: message.id, ...identity() });
+      const value = await task(message.payload, control.context);
       const ms = performance.now() - start;
       const unrepresentable = resultFormat === 'json' ? notJson(value) : undefined;
       reply = unrepresentable
@@ -93,6 +100,8 @@ export function createTaskRunner({ tasks, send, identity, resultFormat = 'struct
     } catch (error) {
       reply = { type: 'result', id: message.id, ok: false, error: serializeError(error), ms: performance.now() - start };
     }
+    current = undefined;
+    control.end();
     try {
       send(reply);
     } catch (error) {
@@ -101,6 +110,9 @@ export function createTaskRunner({ tasks, send, identity, resultFormat = 'struct
     }
   }
 
+  /** The task running now: the only one an abort can reach (one not started yet, or ended, has no signal to abort). */
+  /** @type {{ id: string, control: ReturnType<typeof createTaskControl> } | undefined} */
+  let current;
   /** @type {WireTask[]} */
   let queue = [];
   let running = false;
@@ -116,9 +128,14 @@ export function createTaskRunner({ tasks, send, identity, resultFormat = 'struct
     running = false;
   }
 
-  return function run(wireTasks) {
-    for (const task of wireTasks) queue.push(task);
-    if (!running) void drain();
+  return {
+    run(wireTasks) {
+      for (const task of wireTasks) queue.push(task);
+      if (!running) void drain();
+    },
+    abort(taskId, reason) {
+      if (current?.id === taskId) current.control.abort(reason);
+    },
   };
 }
 

@@ -28,9 +28,10 @@ try {
   throw error; // ends the thread; the pool already has the reason
 }
 
-const run = createTaskRunner({ tasks, send, identity: () => ({ workerId, device }), resultFormat });
+const runner = createTaskRunner({ tasks, send, identity: () => ({ workerId, device }), resultFormat });
 port.on('message', (/** @type {ToWorker} */ message) => {
-  if (message.type === 'run') run(message.tasks);
+  if (message.type === 'run') runner.run(message.tasks);
+  else if (message.type === 'abort') runner.abort(message.id, message.reason);
   else if (message.type === 'adopt') workerId = message.workerId;
 });
 send({ type: 'ready', tasks: taskNames(tasks) });
