@@ -93,6 +93,10 @@ describe('a cluster of poolvisor hosts on Redis', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     abort.abort();
     expect(await cancelled).toMatchObject({ code: 'ERR_TASK_CANCELLED', stage: 'running' });
+    // Progress from the task, through its job, to the caller.
+    const fractions: number[] = [];
+    expect(await c.run('reportsProgress', { steps: 3, everyMs: 80 }, { onProgress: (fraction) => fractions.push(fraction) })).toBe(3);
+    expect(fractions).toEqual([1 / 3, 2 / 3, 1]);
     const status = await c.status();
     expect(status.hosts).toHaveLength(1);
     expect(status.hosts[0]).toMatchObject({ slots: { cpu: 2 }, poolState: 'running' });

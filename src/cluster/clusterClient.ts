@@ -16,6 +16,8 @@ export interface ClusterClientOptions {
 export interface ClusterRunOptions extends ClusterJobOptions {
   /** Aborting removes a waiting task, or kills the running one on whichever host runs it. */
   readonly signal?: AbortSignal;
+  /** The task's `ctx.progress(fraction, detail)` calls, from whichever host runs it. */
+  readonly onProgress?: (fraction: number, detail: unknown) => void;
 }
 
 export interface ClusterStatus {
@@ -65,10 +67,12 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
   const queues = new Map<DeviceClass, Queue>();
   const events = new Map<DeviceClass, QueueEvents>();
   const waiters = new Map<string, Waiter[]>();
+  const progressListeners = new Map<string, (fraction: number, detail: unknown) => void>();
   const redis = new Redis({ ...connection, maxRetriesPerRequest: null });
   const keys = clusterKeys(options.queue);
 
   const settle = (taskId: string, outcome: { value: unknown } | { error: Error }) => {
+    progressListeners.delete(taskId);
     const list = waiters.get(taskId);
     if (list === undefined) return;
     waiters.delete(taskId);
@@ -85,6 +89,11 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
     const queueEvents = new QueueEvents(name, { connection, lastEventId: newest?.[0] ?? '0-0' });
     queueEvents.on('completed', ({ jobId, returnvalue }) => settle(`${deviceClass}/${jobId}`, { value: returnvalue }));
     queueEvents.on('failed', ({ jobId, failedReason }) => settle(`${deviceClass}/${jobId}`, { error: failureOf(failedReason) }));
+    queueEvents.on('progress', ({ jobId, data }) => {
+      const listener = progressListeners.get(`${deviceClass}/${jobId}`);
+      const { fraction, detail } = (data ?? {}) as { fraction?: unknown; detail?: unknown };
+      if (listener && typeof fraction === 'number') listener(fraction, detail);
+    });
     events.set(deviceClass, queueEvents);
   }
   // Listening before the first add: an outcome cannot come before its listener.
@@ -137,7 +146,7 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
 
   /** Adds the job; `waitFor` puts the outcome's waiter in place before the add, so no event can come first. */
   const enqueue = async (name: string, payload: unknown, runOptions: ClusterRunOptions, waitFor: boolean) => {
-    const { signal, ...jobOptions } = runOptions;
+    const { signal, onProgress, ...jobOptions } = runOptions;
     const parsed = jobOptionsSchema.parse(jobOptions);
     const deviceClass = deviceClassOf(parsed.device);
     const data: ClusterJobData = { name, payload, options: parsed };
@@ -156,10 +165,12 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
     const taskId = `${deviceClass}/${opts.jobId}`;
     // A keyed task may have run before: only then is Redis asked how it ended.
     const settled = waitFor ? outcome(taskId, parsed.key !== undefined) : undefined;
+    if (onProgress) progressListeners.set(taskId, onProgress);
     try {
       await (queues.get(deviceClass) as Queue).add(name, data, opts);
     } catch (error) {
       waiters.delete(taskId);
+      progressListeners.delete(taskId);
       throw error;
     }
     if (signal) {

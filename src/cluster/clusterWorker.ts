@@ -141,7 +141,9 @@ export async function createClusterWorker(options: ClusterWorkerOptions): Promis
     try {
       const { timeoutMs, memoryLimitMb, priority, key } = data.options;
       const device = data.options.device ?? deviceClass;
-      return await pool.run(data.name, data.payload, { timeoutMs, memoryLimitMb, priority, key, device, signal: abort.signal });
+      // A task's progress goes to its job, where the client's QueueEvents (and BullMQ's tools) see it.
+      const onProgress = (fraction: number, detail: unknown) => void job.updateProgress({ fraction, detail: detail ?? null }).catch(onError);
+      return await pool.run(data.name, data.payload, { timeoutMs, memoryLimitMb, priority, key, device, signal: abort.signal, onProgress });
     } catch (error) {
       if (error instanceof PoolDegradedError || error instanceof PoolClosedError) {
         // Not the task's fault: back to wait for a host that can run it, no attempt spent.
