@@ -91,7 +91,10 @@ async function bullmqRedelivery(ctx, settings, boundMs) {
   const bound = new Promise((resolve) => setTimeout(resolve, boundMs, undefined));
   const again = await Promise.race([heir.active, bound]);
   heir.child.kill('SIGKILL');
-  for (const pid of held.children) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  // The heir's sandboxed child took the job and, its host killed, would be orphaned the same way.
+  const heirChildren = again?.children ?? [];
+  for (const pid of heirChildren) ctx.trackPid(pid);
+  for (const pid of [...held.children, ...heirChildren]) if (alive(pid)) process.kill(pid, 'SIGKILL');
   await producer.close();
   const note = orphans.length ? `the killed host's sandboxed child (pid ${orphans.join(', ')}) was still running the job 0.5 s later, orphaned` : undefined;
   if (!again) return { ms: undefined, note: `not redelivered within ${boundMs / 1000} s` };
