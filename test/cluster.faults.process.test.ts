@@ -1,7 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { clusterKeys } from '../src/cluster/names.js';
 import { WorkerCrashedError, WorkerMemoryError, WorkerTimeoutError } from '../src/index.js';
 import { clusterHosts, runsByTask, workerPidsOf } from './support/clusterHosts.js';
 import { FakeNvidiaSmi } from './support/fakeNvidiaSmi.js';
@@ -121,6 +123,25 @@ describe('cluster faults', () => {
     const after = await Promise.all(Array.from({ length: 20 }, () => c.run<{ pid: number }>('whereAmI', 100)));
     for (const host of hosts) expect(after.some((r) => workerPidsOf(host.pid).includes(r.pid)), host.id).toBe(true);
   }, 60_000);
+
+  it('puts back a live host that a late reaper took out of the cluster (it read the heartbeat as gone just before the host came back)', async () => {
+    const redis = await openRedis();
+    const host = await startHost(redis, 'rejoin', { args: ['--workers', '1'] });
+    const c = await client(redis, 'rejoin');
+    const keys = clusterKeys('rejoin');
+    const direct = new Redis(redis.url);
+    try {
+      const workers = await direct.hgetall(keys.workers(host.id));
+      expect(Object.keys(workers)).toEqual(['cpu']);
+      // What #reap does last, while the host's heartbeat is alive again.
+      await direct.multi().hdel(keys.workers(host.id), 'cpu').srem(keys.hosts, host.id).exec();
+      expect((await c.status()).hosts).toEqual([]);
+      expect(await until(async () => (await c.status()).hosts.length === 1, 5000)).toBe(true);
+      expect(await direct.hgetall(keys.workers(host.id))).toEqual(workers);
+    } finally {
+      direct.disconnect();
+    }
+  }, 30_000);
 
   it('gives the client the typed error of a poison task (crash, runaway, memory) with its evidence, and leaves the other tasks and the hosts alone', async () => {
     const redis = await openRedis();
