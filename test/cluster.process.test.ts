@@ -1,76 +1,22 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createClusterClient, type ClusterClient } from '../src/cluster/index.js';
+import { describe, expect, it } from 'vitest';
 import { TaskError, WorkerCrashedError, WorkerTimeoutError } from '../src/index.js';
-import { eventually, fixture, isAlive } from './support/processes.js';
-import { openRedisServers, type RedisServer } from './support/redisServer.js';
+import { clusterHosts, workerPidsOf } from './support/clusterHosts.js';
+import { eventually, isAlive } from './support/processes.js';
+import { openRedisServers } from './support/redisServer.js';
 
 // Hosts are real `poolvisor worker` processes on loopback, against a private Redis: a
 // host that dies is SIGKILLed like a crashed machine would be.
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const openRedis = openRedisServers();
-const hosts: ChildProcess[] = [];
-const clients: ClusterClient[] = [];
-
-interface Host {
-  child: ChildProcess;
-  id: string;
-  pid: number;
-}
-
-async function startHost(redis: RedisServer, queue: string, args: string[] = []): Promise<Host> {
-  const child = spawn(process.execPath, ['dist/src/cli.js', 'worker', '--redis', redis.url, '--queue', queue, '--task', fileURLToPath(fixture('tasks.mjs')), ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  hosts.push(child);
-  let text = '';
-  for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-    text += chunk;
-    if (text.includes('\n')) break;
-  }
-  const { host, pid } = JSON.parse(text.split('\n')[0] as string) as { host: string; pid: number };
-  return { child, id: host, pid };
-}
-
-async function client(redis: RedisServer, queue: string): Promise<ClusterClient> {
-  const c = await createClusterClient({ redis: redis.url, queue });
-  clients.push(c);
-  return c;
-}
-
-/** The worker processes a host runs, from /proc: they must die with it. */
-function workerPidsOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await Promise.all(
-    hosts.splice(0).map(async (child) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGKILL');
-      await exited;
-    }),
-  );
-});
-afterAll(() => undefined);
+const { startHost, client } = clusterHosts();
 
 describe('a cluster of poolvisor hosts on Redis', () => {
   it('runs tasks on the hosts and gives back results and the same typed errors as the local pool', async () => {
     const redis = await openRedis();
-    await startHost(redis, 'typed', ['--workers', '2']);
+    await startHost(redis, 'typed', { args: ['--workers', '2'] });
     const c = await client(redis, 'typed');
     expect(await c.run('echo', { x: [1, '2'] })).toEqual({ x: [1, '2'] });
     expect(await c.run('echo', '123')).toBe('123');
@@ -104,16 +50,16 @@ describe('a cluster of poolvisor hosts on Redis', () => {
 
   it('settles 200 tasks exactly once when a host is SIGKILLed mid-run, running again only what the dead host held', async () => {
     const redis = await openRedis();
-    const [doomed] = await Promise.all([startHost(redis, 'kill', ['--workers', '2']), startHost(redis, 'kill', ['--workers', '2'])]);
+    const [doomed] = await Promise.all([startHost(redis, 'kill', { args: ['--workers', '2'] }), startHost(redis, 'kill', { args: ['--workers', '2'] })]);
     const c = await client(redis, 'kill');
     const log = join(mkdtempSync(join(tmpdir(), 'poolvisor-cluster-')), 'runs.log');
     writeFileSync(log, '');
     const runs = Array.from({ length: 200 }, (_, i) => c.run<{ i: number; pid: number }>('logged', { ms: 40, i, log }));
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const doomedWorkers = workerPidsOf((doomed as Host).pid);
+    const doomedWorkers = workerPidsOf(doomed.pid);
     expect(doomedWorkers.length).toBeGreaterThanOrEqual(2); // its two workers and a spare
     const killedAt = Date.now();
-    (doomed as Host).child.kill('SIGKILL');
+    doomed.child.kill('SIGKILL');
     const results = await Promise.all(runs);
     expect(results.map((r) => r.i)).toEqual(results.map((_, i) => i));
     // No process of the dead host survives it.

@@ -11,6 +11,8 @@ export interface ClusterClientOptions {
   readonly queue: string;
   /** Completed and failed jobs kept in Redis, for reads and for `key` to find (default: a day, at most 100,000). */
   readonly keepJobs?: { readonly ageSeconds: number; readonly count: number };
+  /** Errors that are not a task's (Redis, BullMQ: a lost connection, while it reconnects); default: ignored. */
+  readonly onError?: (error: Error) => void;
 }
 
 export interface ClusterRunOptions extends ClusterJobOptions {
@@ -68,7 +70,9 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
   const events = new Map<DeviceClass, QueueEvents>();
   const waiters = new Map<string, Waiter[]>();
   const progressListeners = new Map<string, (fraction: number, detail: unknown) => void>();
+  const onError = options.onError ?? (() => {});
   const redis = new Redis({ ...connection, maxRetriesPerRequest: null });
+  redis.on('error', onError);
   const keys = clusterKeys(options.queue);
 
   const settle = (taskId: string, outcome: { value: unknown } | { error: Error }) => {
@@ -82,11 +86,13 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
   for (const deviceClass of DEVICE_CLASSES) {
     const name = classQueueName(options.queue, deviceClass);
     const queue = new Queue(name, { connection });
+    queue.on('error', onError);
     queues.set(deviceClass, queue);
     // From the stream's newest entry as of now, not '$' at the first read (which comes a
     // little later): an outcome that lands in between would otherwise never reach its waiter.
     const [newest] = (await redis.xrevrange(queue.toKey('events'), '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
     const queueEvents = new QueueEvents(name, { connection, lastEventId: newest?.[0] ?? '0-0' });
+    queueEvents.on('error', onError);
     queueEvents.on('completed', ({ jobId, returnvalue }) => settle(`${deviceClass}/${jobId}`, { value: returnvalue }));
     queueEvents.on('failed', ({ jobId, failedReason }) => settle(`${deviceClass}/${jobId}`, { error: failureOf(failedReason) }));
     queueEvents.on('progress', ({ jobId, data }) => {

@@ -78,6 +78,8 @@ export async function createClusterWorker(options: ClusterWorkerOptions): Promis
   subscriber.on('error', onError);
   const running = new Map<string, AbortController>();
   const keys = clusterKeys(options.queue);
+  /** Why this host stops its tasks when it finds its heartbeat gone (a Redis outage past the TTL will do). */
+  const presumedDead = new Error('this host was presumed dead; its jobs run elsewhere');
 
   const status = (): HostStatus => {
     const pools = pool.status();
@@ -123,7 +125,7 @@ export async function createClusterWorker(options: ClusterWorkerOptions): Promis
       await (worker as unknown as { moveStalledJobsToWait(): Promise<void> }).moveStalledJobsToWait();
     },
     presumedDead: () => {
-      for (const abort of running.values()) abort.abort(new Error('this host was presumed dead; its jobs run elsewhere'));
+      for (const abort of running.values()) abort.abort(presumedDead);
     },
     onError,
   });
@@ -145,6 +147,12 @@ export async function createClusterWorker(options: ClusterWorkerOptions): Promis
       const onProgress = (fraction: number, detail: unknown) => void job.updateProgress({ fraction, detail: detail ?? null }).catch(onError);
       return await pool.run(data.name, data.payload, { timeoutMs, memoryLimitMb, priority, key, device, signal: abort.signal, onProgress });
     } catch (error) {
+      if (abort.signal.reason === presumedDead) {
+        // Stopped, not failed: the job goes back to wait, unless a reaper took it already (its
+        // lock is gone, so the move fails and the job is not this host's to touch).
+        await job.moveToWait(token).catch(() => {});
+        throw new WaitingError();
+      }
       if (error instanceof PoolDegradedError || error instanceof PoolClosedError) {
         // Not the task's fault: back to wait for a host that can run it, no attempt spent.
         await job.moveToWait(token);

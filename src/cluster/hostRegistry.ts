@@ -101,11 +101,20 @@ export class HostRegistry {
   }
 
   async #beat(): Promise<void> {
-    const { redis, hostId, heartbeatTtlMs } = this.#options;
+    const { redis, hostId, workerIds, heartbeatTtlMs } = this.#options;
     // XX: only while the key still exists. Gone means this host was silent past the TTL and
     // its jobs may already run elsewhere: stop them, then come back as a new member.
-    const kept = await redis.set(this.#keys.heartbeat(hostId), JSON.stringify(this.#options.status()), 'PX', heartbeatTtlMs, 'XX');
-    if (kept === null) {
+    // The membership is written with every beat: a reaper that read this host's heartbeat as
+    // gone just before the host came back can still remove it after, and the host would stay
+    // out of the list (unseen, and never reaped should it die) for good.
+    const replies = await redis
+      .multi()
+      .set(this.#keys.heartbeat(hostId), JSON.stringify(this.#options.status()), 'PX', heartbeatTtlMs, 'XX')
+      .sadd(this.#keys.hosts, hostId)
+      .hset(this.#keys.workers(hostId), workerIds as Record<string, string>)
+      .exec();
+    const kept = replies?.[0]?.[1];
+    if (kept === null || kept === undefined) {
       this.#options.presumedDead();
       await this.#announce();
     }
