@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, type PoolOptions } from '../index.js';
+import type { PoolOptions } from '../index.js';
+import { POOL_FLAGS, poolOptionsFromFlags, wholeNumber } from '../poolFlags.js';
 
 export const WORKER_USAGE = `usage: poolvisor worker --redis URL --queue NAME [options]
 
@@ -11,16 +12,10 @@ timeout (what is left goes back to the queue), then it leaves the cluster and ex
 options:
   --redis URL            redis://host:port[/db] (env POOLVISOR_REDIS)
   --queue NAME           the cluster queue (env POOLVISOR_QUEUE; jobs go to NAME.cpu, NAME.cuda)
+                         (the pool options below also come from POOLVISOR_TASK, POOLVISOR_WORKERS, …, as for serve)
   --task MODULE          task module path (default: the bundled Bayesian inference tasks)
   --workers N, --timeout MS, --memory MB, --devices LIST, --backend process|thread
   --drain-timeout MS     on SIGTERM/SIGINT, let tasks finish for this long (default 30000)`;
-
-const whole = (name: string, value: string | undefined): number | undefined => {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new ConfigError([{ field: name, message: `expected a whole number, got ${JSON.stringify(value)}`, received: value }]);
-  return n;
-};
 
 /** `poolvisor worker`: a cluster host until SIGTERM/SIGINT, then a drain and exit 0. */
 export async function clusterWorkerCommand(argv: string[]): Promise<number> {
@@ -29,13 +24,7 @@ export async function clusterWorkerCommand(argv: string[]): Promise<number> {
     options: {
       redis: { type: 'string' },
       queue: { type: 'string' },
-      task: { type: 'string' },
-      workers: { type: 'string' },
-      timeout: { type: 'string' },
-      memory: { type: 'string' },
-      devices: { type: 'string' },
-      backend: { type: 'string' },
-      'drain-timeout': { type: 'string' },
+      ...POOL_FLAGS,
     },
   });
   const redis = values.redis ?? process.env.POOLVISOR_REDIS;
@@ -45,16 +34,8 @@ export async function clusterWorkerCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const { inferenceTaskModule } = await import('../inference/engine.js');
-  const pool: PoolOptions = { task: values.task ?? inferenceTaskModule };
-  const workers = whole('workers', values.workers);
-  if (workers !== undefined) pool.maxWorkers = workers;
-  const timeout = whole('timeout', values.timeout);
-  if (timeout !== undefined) pool.taskTimeoutMs = timeout;
-  const memory = whole('memory', values.memory);
-  if (memory !== undefined) pool.memoryLimitMb = memory;
-  if (values.devices) pool.devices = values.devices.split(',').map((d) => d.trim());
-  if (values.backend) pool.backend = values.backend as PoolOptions['backend'];
-  const drainTimeoutMs = whole('drain-timeout', values['drain-timeout']) ?? 30_000;
+  const pool = { task: inferenceTaskModule, ...poolOptionsFromFlags(values, process.env) } as PoolOptions;
+  const drainTimeoutMs = wholeNumber('drain-timeout', values['drain-timeout']) ?? 30_000;
 
   // Loaded here, not at the CLI's start: `serve` and `infer` need no BullMQ.
   const { createClusterWorker } = await import('./clusterWorker.js');

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parseOptions, poolOptionsSchema, type PoolOptions } from '../config.js';
-import { ConfigError } from '../errors.js';
+import { POOL_FLAGS, poolOptionsFromFlags, wholeNumber } from '../poolFlags.js';
 import { checkToken, isLoopback, MIN_TOKEN_LENGTH } from './accessControl.js';
 import { createService } from './app.js';
 import { authFailuresSchema, type AuthFailureOptions } from './authFailures.js';
@@ -66,12 +66,7 @@ interface ServeSettings {
   pool: Partial<PoolOptions>;
 }
 
-const integer = (name: string, value: string | undefined): number | undefined => {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new ConfigError([{ field: name, message: `expected a whole number, got ${JSON.stringify(value)}`, received: value }]);
-  return n;
-};
+const integer = wholeNumber;
 
 export function serveSettings(argv: string[], env: NodeJS.ProcessEnv): ServeSettings {
   const { values } = parseArgs({
@@ -81,13 +76,7 @@ export function serveSettings(argv: string[], env: NodeJS.ProcessEnv): ServeSett
       port: { type: 'string' },
       token: { type: 'string' },
       'allowed-hosts': { type: 'string' },
-      task: { type: 'string' },
-      workers: { type: 'string' },
-      timeout: { type: 'string' },
-      memory: { type: 'string' },
-      devices: { type: 'string' },
-      backend: { type: 'string' },
-      'drain-timeout': { type: 'string' },
+      ...POOL_FLAGS,
       cors: { type: 'string' },
       inspect: { type: 'string' },
       config: { type: 'string' },
@@ -106,19 +95,7 @@ export function serveSettings(argv: string[], env: NodeJS.ProcessEnv): ServeSett
     checkToken(file.token, 'config.token');
   }
   const pick = (flag: string | undefined, name: string) => flag ?? env[`POOLVISOR_${name}`];
-  const pool: Partial<PoolOptions> = { ...file.pool };
-  const task = pick(values.task, 'TASK');
-  if (task) pool.task = task;
-  const workers = integer('workers', pick(values.workers, 'WORKERS'));
-  if (workers !== undefined) pool.maxWorkers = workers;
-  const timeout = integer('timeout', pick(values.timeout, 'TIMEOUT'));
-  if (timeout !== undefined) pool.taskTimeoutMs = timeout;
-  const memory = integer('memory', pick(values.memory, 'MEMORY'));
-  if (memory !== undefined) pool.memoryLimitMb = memory;
-  const devices = pick(values.devices, 'DEVICES');
-  if (devices) pool.devices = devices.split(',').map((d) => d.trim());
-  const backend = pick(values.backend, 'BACKEND');
-  if (backend) pool.backend = backend as PoolOptions['backend'];
+  const pool = poolOptionsFromFlags(values, env, file.pool);
   // The token is checked where it came from, and named by that source, never echoed.
   const token =
     values.token !== undefined
