@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { aptInstall } from './aptInstall.js';
 
 /** Where test/dashboard.browser.test.ts launches the browser from: Debian's package puts it here. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -48,20 +49,7 @@ export function ensureBrowser(host: BrowserHost): void {
   if (decision.kind === 'ready') return;
   if (decision.kind === 'refuse') throw new BrowserMissingError(decision.message);
   host.say(`poolvisor tests: the dashboard test needs Chromium at ${CHROMIUM}; installing Debian's chromium (apt-get, as root)`);
-  const steps: Array<[string, string[]]> = [
-    ['apt-get', ['update', '-qq']],
-    // Another run on this machine may hold the dpkg lock: wait for it rather than fail.
-    ['apt-get', ['install', '-y', '-qq', '-o', 'DPkg::Lock::Timeout=300', 'chromium']],
-  ];
-  for (const [command, args] of steps) {
-    const { status, stderr } = host.run(command, args);
-    if (status !== 0) {
-      const last = stderr.trim().split('\n').at(-1) ?? '';
-      throw new BrowserMissingError(
-        `poolvisor tests: '${command} ${args.join(' ')}' failed (exit ${String(status)}${last ? `: ${last}` : ''}); the dashboard test needs Chromium at ${CHROMIUM}`,
-      );
-    }
-  }
+  aptInstall(host, 'chromium', [], (what) => new BrowserMissingError(`poolvisor tests: ${what}; the dashboard test needs Chromium at ${CHROMIUM}`));
   if (!host.browserPresent()) {
     throw new BrowserMissingError(`poolvisor tests: apt-get installed chromium, but ${CHROMIUM} is still missing; the dashboard test needs it there`);
   }

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { aptInstall } from './aptInstall.js';
 
 /** What the setup needs to know of, and do to, the machine; a test passes its own. */
 export interface RedisHost {
@@ -45,18 +46,7 @@ export function ensureRedis(host: RedisHost): void {
   if (decision.kind === 'ready') return;
   if (decision.kind === 'refuse') throw new RedisMissingError(decision.message);
   host.say(`${NEED}; installing Debian's redis-server (apt-get, as root)`);
-  const steps: Array<[string, string[]]> = [
-    ['apt-get', ['update', '-qq']],
-    // Another run on this machine may hold the dpkg lock: wait for it rather than fail.
-    ['apt-get', ['install', '-y', '-qq', '--no-install-recommends', '-o', 'DPkg::Lock::Timeout=300', 'redis-server']],
-  ];
-  for (const [command, args] of steps) {
-    const { status, stderr } = host.run(command, args);
-    if (status !== 0) {
-      const last = stderr.trim().split('\n').at(-1) ?? '';
-      throw new RedisMissingError(`poolvisor tests: '${command} ${args.join(' ')}' failed (exit ${String(status)}${last ? `: ${last}` : ''}); ${NEED.slice('poolvisor tests: '.length)}`);
-    }
-  }
+  aptInstall(host, 'redis-server', ['--no-install-recommends'], (what) => new RedisMissingError(`poolvisor tests: ${what}; ${NEED.slice('poolvisor tests: '.length)}`));
   if (!host.onPath('redis-server')) throw new RedisMissingError(`poolvisor tests: apt-get installed redis-server, but it is not on PATH; the Redis tests need it there`);
 }
 

@@ -1,0 +1,28 @@
+/**
+ * What the test setups share: installing one Debian package as root, non-interactively,
+ * each step's failure said in one line with apt-get's own last word.
+ */
+
+export interface CommandRunner {
+  /** Runs one command to the end; `stderr` is kept for a failure's message. */
+  run(command: string, args: readonly string[]): { status: number | null; stderr: string };
+}
+
+/**
+ * `apt-get update`, then `apt-get install <pkg>`; a failing step throws what `failed`
+ * makes of its one-line description.
+ */
+export function aptInstall(host: CommandRunner, pkg: string, installFlags: readonly string[], failed: (what: string) => Error): void {
+  const steps: Array<[string, string[]]> = [
+    ['apt-get', ['update', '-qq']],
+    // Another run on this machine may hold the dpkg lock: wait for it rather than fail.
+    ['apt-get', ['install', '-y', '-qq', ...installFlags, '-o', 'DPkg::Lock::Timeout=300', pkg]],
+  ];
+  for (const [command, args] of steps) {
+    const { status, stderr } = host.run(command, args);
+    if (status !== 0) {
+      const last = stderr.trim().split('\n').at(-1) ?? '';
+      throw failed(`'${command} ${args.join(' ')}' failed (exit ${String(status)}${last ? `: ${last}` : ''})`);
+    }
+  }
+}
