@@ -15,10 +15,9 @@ import { dashboardPage } from './dashboard/page.js';
 import { EventLog } from './eventLog.js';
 import { registerEventStream, type EventStreamStats } from './eventStream.js';
 import { envelopeServerOptions, HttpError, installErrorEnvelope, refusal } from './httpErrors.js';
-import { installJsonBody } from './jsonBody.js';
+import { bodyDepth, installJsonBody } from './jsonBody.js';
 import { addServiceMetrics, createPoolMetrics } from './metrics.js';
 import { logAuditEvent } from './auditLog.js';
-import { payloadTooDeep } from './payloadDepth.js';
 import { resolveServiceLimits, type ServiceLimitOptions } from './serviceLimits.js';
 import { TaskStore, type TaskRecord } from './taskStore.js';
 
@@ -189,9 +188,11 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   app.post('/v1/tasks', async (request: FastifyRequest<{ Querystring: { wait?: string } }>, reply: FastifyReply) => {
     const body = parseOptions(submitSchema, request.body);
     // A payload nested thousands deep overflows the stack wherever it is walked (cloning it to a worker first).
-    const depth = payloadTooDeep(body.payload, maxPayloadDepth);
-    if (depth !== undefined) {
-      throw new HttpError(400, 'ERR_PAYLOAD_TOO_DEEP', `payload: expected at most ${maxPayloadDepth} levels of nesting, got more than ${depth}`, { field: 'payload', maxDepth: maxPayloadDepth });
+    // The body parser measured the nesting as it scanned the text; every field but `payload` is a scalar
+    // (the schema is strict), so the payload nests one level less than the body.
+    const depth = bodyDepth(request) - 1;
+    if (depth > maxPayloadDepth) {
+      throw new HttpError(400, 'ERR_PAYLOAD_TOO_DEEP', `payload: expected at most ${maxPayloadDepth} levels of nesting, got ${depth}`, { field: 'payload', maxDepth: maxPayloadDepth });
     }
     const names = pool.taskNames();
     if (names.length > 0 && !names.includes(body.task)) {

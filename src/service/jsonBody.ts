@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from './httpErrors.js';
 
 /** Keys that, merged into an object later, would change the prototype of every object. */
@@ -31,10 +31,20 @@ function nestingDepth(text: string): number {
   return deepest;
 }
 
+/** How deeply each parsed body nested, measured by the scan before parsing, for the routes to read. */
+const bodyDepths = new WeakMap<FastifyRequest, number>();
+
+/** How many levels of arrays and objects the request's JSON body nests (0 for a scalar or no body). */
+export function bodyDepth(request: FastifyRequest): number {
+  return bodyDepths.get(request) ?? 0;
+}
+
 /** Parses a request body as JSON: the parser's own reason on failure, and prototype keys refused. */
-export function parseJsonBody(text: string): unknown {
+export function parseJsonBody(text: string, onDepth?: (depth: number) => void): unknown {
   if (text.length === 0) throw new HttpError(400, 'ERR_BAD_JSON', 'the body is empty, but content-type says application/json');
-  if (nestingDepth(text) > MAX_JSON_DEPTH) throw new HttpError(400, 'ERR_BAD_JSON', `the body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep`);
+  const depth = nestingDepth(text);
+  onDepth?.(depth);
+  if (depth > MAX_JSON_DEPTH) throw new HttpError(400, 'ERR_BAD_JSON', `the body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep`);
   let poison: string | undefined;
   let parsed: unknown;
   try {
@@ -58,9 +68,9 @@ export function parseJsonBody(text: string): unknown {
  */
 export function installJsonBody(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     try {
-      done(null, parseJsonBody(body as string));
+      done(null, parseJsonBody(body as string, (depth) => bodyDepths.set(request, depth)));
     } catch (error) {
       done(error as Error, undefined);
     }
