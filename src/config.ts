@@ -11,7 +11,8 @@ const MAX_TIMER_MS = 2_147_483_647;
 export const DEFAULT_TASK_TIMEOUT_MS = 300_000;
 export const DEFAULT_MEMORY_LIMIT_MB = 2048;
 
-const int = (min: number, what: string, max = MAX_TIMER_MS) =>
+/** An integer option from `min` to `max`, whose every error says `expected <what>` (the message names the field and value). */
+export const int = (min: number, what: string, max = MAX_TIMER_MS) =>
   z
     .number({ error: `expected ${what}` })
     .int({ error: `expected ${what}` })

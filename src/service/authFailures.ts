@@ -1,23 +1,18 @@
 import { isIPv6 } from 'node:net';
 import { z } from 'zod';
+import { int } from '../config.js';
 
-const int = (min: number, max: number, what: string) =>
-  z
-    .number({ error: `expected ${what}` })
-    .int({ error: `expected ${what}` })
-    .min(min, { error: `expected ${what}` })
-    .max(max, { error: `expected ${what}` });
 
 /** The lockout after repeated wrong tokens, as `createService({ authFailures })` and the config file take it. */
 export const authFailuresSchema = z.strictObject({
   /** Wrong tokens from one address within `windowMs` that lock it out. */
-  limit: int(1, 1_000_000, 'an integer from 1 to 1000000').default(10),
+  limit: int(1, 'an integer from 1 to 1000000', 1_000_000).default(10),
   /** How far back failures count. */
-  windowMs: int(1, 2_147_483_647, 'an integer from 1 to 2147483647 (ms)').default(60_000),
+  windowMs: int(1, 'an integer from 1 to 2147483647 (ms)', 2_147_483_647).default(60_000),
   /** How long a locked-out address is refused, right token or not. */
-  lockoutMs: int(1, 2_147_483_647, 'an integer from 1 to 2147483647 (ms)').default(60_000),
+  lockoutMs: int(1, 'an integer from 1 to 2147483647 (ms)', 2_147_483_647).default(60_000),
   /** Addresses remembered at most; the least recently seen is forgotten first. */
-  maxAddresses: int(1, 10_000_000, 'an integer from 1 to 10000000').default(10_000),
+  maxAddresses: int(1, 'an integer from 1 to 10000000', 10_000_000).default(10_000),
 });
 
 /** Defaults: 10 wrong tokens within 60 s lock an address out for 60 s; 10,000 addresses remembered. */

@@ -1,12 +1,8 @@
 import { z } from 'zod';
-import { parseOptions } from '../config.js';
+import { int, parseOptions } from '../config.js';
 
-const count = (what: string, max = Number.MAX_SAFE_INTEGER) =>
-  z
-    .number({ error: `expected ${what}` })
-    .int({ error: `expected ${what}` })
-    .min(1, { error: `expected ${what}` })
-    .max(max, { error: `expected ${what}` });
+/** A count of at least 1. */
+const count = (what: string, max = Number.MAX_SAFE_INTEGER) => int(1, what, max);
 
 /**
  * The service's own bounds: what one client's requests may make the server hold. The
