@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TaskError, WorkerCrashedError, WorkerTimeoutError } from '../src/index.js';
+import { ConfigError, TaskError, WorkerCrashedError, WorkerTimeoutError } from '../src/index.js';
 import { clusterHosts, workerPidsOf } from './support/clusterHosts.js';
 import { eventually, isAlive } from './support/processes.js';
 import { openRedisServers } from './support/redisServer.js';
@@ -20,6 +20,10 @@ describe('a cluster of poolvisor hosts on Redis', () => {
     const c = await client(redis, 'typed');
     expect(await c.run('echo', { x: [1, '2'] })).toEqual({ x: [1, '2'] });
     expect(await c.run('echo', '123')).toBe('123');
+    // A bad option is the pool's own ConfigError, naming the field, and nothing is enqueued.
+    const bad = await c.run('echo', 1, { timeoutMs: -1 }).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(ConfigError);
+    expect((bad as ConfigError).message).toBe('timeoutMs: expected an integer from 1 to 2147483647 (ms), got -1');
     const timeout = await c.run('spin', null, { timeoutMs: 300 }).catch((e: unknown) => e);
     expect(timeout).toBeInstanceOf(WorkerTimeoutError);
     expect(timeout).toMatchObject({ code: 'ERR_WORKER_TIMEOUT', timeoutMs: 300, elapsedMs: expect.any(Number) });

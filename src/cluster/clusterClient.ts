@@ -3,6 +3,7 @@ import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { PoolError, poolErrorFromData, TaskCancelledError, type PoolErrorData } from '../index.js';
 import { HostRegistry, type HostStatus } from './hostRegistry.js';
+import { parseOptions } from '../config.js';
 import { jobOptionsSchema, type ClusterJobData, type ClusterJobOptions } from './jobData.js';
 import { classQueueName, clusterKeys, deviceClassOf, DEVICE_CLASSES, redisOptions, type DeviceClass } from './names.js';
 
@@ -153,7 +154,8 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
   /** Adds the job; `waitFor` puts the outcome's waiter in place before the add, so no event can come first. */
   const enqueue = async (name: string, payload: unknown, runOptions: ClusterRunOptions, waitFor: boolean) => {
     const { signal, onProgress, ...jobOptions } = runOptions;
-    const parsed = jobOptionsSchema.parse(jobOptions);
+    // A bad option is a ConfigError naming it, before anything reaches Redis.
+    const parsed = parseOptions(jobOptionsSchema, jobOptions);
     const deviceClass = deviceClassOf(parsed.device);
     const data: ClusterJobData = { name, payload, options: parsed };
     const retries = parsed.retries ?? 0;
