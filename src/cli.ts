@@ -336,33 +336,28 @@ async function runBatch(engine: InferenceEngine, links: unknown[], results: Resu
   return { exitCode: interrupted ? 130 : 0, summary: `${lines.join('\n')}\n` };
 }
 
+/** The commands that run until a signal: a bad option exits 2, any other failure 1, each with one line. */
+const LONG_RUNNING: Record<string, { usage: string; run: (argv: string[]) => Promise<number> }> = {
+  serve: { usage: SERVE_USAGE, run: serve },
+  worker: { usage: WORKER_USAGE, run: clusterWorkerCommand },
+};
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === 'help') {
     process.stdout.write(`${USAGE}\n\n${SERVE_USAGE}\n\n${WORKER_USAGE}\n`);
     return command === undefined ? 2 : 0;
   }
-  if (command === 'serve') {
+  const service = Object.hasOwn(LONG_RUNNING, command) ? LONG_RUNNING[command] : undefined;
+  if (service !== undefined) {
     if (rest.includes('--help')) {
-      process.stdout.write(`${SERVE_USAGE}\n`);
+      process.stdout.write(`${service.usage}\n`);
       return 0;
     }
     try {
-      return await serve(rest);
+      return await service.run(rest);
     } catch (error) {
-      process.stderr.write(`poolvisor serve: ${(error as Error).message}\n`);
-      return error instanceof ConfigError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1;
-    }
-  }
-  if (command === 'worker') {
-    if (rest.includes('--help')) {
-      process.stdout.write(`${WORKER_USAGE}\n`);
-      return 0;
-    }
-    try {
-      return await clusterWorkerCommand(rest);
-    } catch (error) {
-      process.stderr.write(`poolvisor worker: ${(error as Error).message}\n`);
+      process.stderr.write(`poolvisor ${command}: ${(error as Error).message}\n`);
       return error instanceof ConfigError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1;
     }
   }

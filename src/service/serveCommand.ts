@@ -66,7 +66,6 @@ interface ServeSettings {
   pool: Partial<PoolOptions>;
 }
 
-const integer = wholeNumber;
 
 export function serveSettings(argv: string[], env: NodeJS.ProcessEnv): ServeSettings {
   const { values } = parseArgs({
@@ -106,11 +105,11 @@ export function serveSettings(argv: string[], env: NodeJS.ProcessEnv): ServeSett
   const hosts = pick(values['allowed-hosts'], 'ALLOWED_HOSTS')?.split(',') ?? file.allowedHosts;
   return {
     host: pick(values.host, 'HOST') ?? file.host ?? '127.0.0.1',
-    port: integer('port', pick(values.port, 'PORT')) ?? file.port ?? 7070,
+    port: wholeNumber('port', pick(values.port, 'PORT')) ?? file.port ?? 7070,
     token,
     allowedHosts: hosts?.map((h) => h.trim()).filter(Boolean),
     authFailures: file.authFailures,
-    drainTimeoutMs: integer('drain-timeout', pick(values['drain-timeout'], 'DRAIN_TIMEOUT')) ?? file.drainTimeoutMs ?? 30_000,
+    drainTimeoutMs: wholeNumber('drain-timeout', pick(values['drain-timeout'], 'DRAIN_TIMEOUT')) ?? file.drainTimeoutMs ?? 30_000,
     cors: (pick(values.cors, 'CORS')?.split(',') ?? file.cors ?? []).map((o) => o.trim()).filter(Boolean),
     inspect: pick(values.inspect, 'INSPECT') ?? file.inspect,
     resultLingerMs: file.resultLingerMs ?? 5000,
