@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createService, type Service } from '../src/service/app.js';
-import { fixture } from './support/processes.js';
+import { fixture, liveWorkerChildren } from './support/processes.js';
 
 // What a client sends, or a task returns, cannot lift the operator's limits, grow the
 // service without bound, or produce a 500.
@@ -26,9 +26,12 @@ const post = (s: Service, body: unknown, query = '') =>
 
 describe('createService', () => {
   it('refuses a bound that cannot work before starting a worker', async () => {
-    await expect(createService({ pool: { task: fixture('tasks.mjs') }, taskRecords: { maxBytes: -1 } })).rejects.toThrow(
-      'taskRecords.maxBytes: expected an integer >= 1 (characters), got -1',
-    );
+    const before = liveWorkerChildren();
+    const starting = createService({ pool: { task: fixture('tasks.mjs'), spareWorkers: 0 }, taskRecords: { maxBytes: -1 } });
+    // Checked synchronously, before createPool: no worker process was forked for it.
+    expect(liveWorkerChildren()).toEqual(before);
+    await expect(starting).rejects.toThrow('taskRecords.maxBytes: expected an integer >= 1 (characters), got -1');
+    expect(liveWorkerChildren()).toEqual(before);
   });
 });
 
