@@ -59,8 +59,9 @@ async function bullmqProducer(ctx) {
 }
 
 /** A BullMQ consumer in its own process (./peers/bullmqConsumer.mjs), talking over IPC. */
-function startConsumer(ctx, workerOptions) {
-  const child = spawn(process.execPath, [CONSUMER, ctx.redisUrl, ctx.queue, JSON.stringify(workerOptions)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+function startConsumer(ctx, workerOptions, { reportActive = true } = {}) {
+  const args = [CONSUMER, ctx.redisUrl, ctx.queue, JSON.stringify(workerOptions), ...(reportActive ? ['--report-active'] : [])];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   ctx.track(child);
   const ready = new Promise((resolve, reject) => {
     child.on('message', (message) => message.ready && resolve(undefined));
@@ -135,6 +136,25 @@ export const CASES = {
       return { submit: producer.submit, close: async () => (await worker.close(true), await producer.close()) };
     },
     redeliveryAfterKill: (ctx, { settings, boundMs }) => bullmqRedelivery(ctx, settings, boundMs),
+  },
+
+  // The like-for-like peer of `cluster-1`: a BullMQ host in a process of its own, apart from the
+  // producer, as a cluster host is (in `bullmq-sandboxed` the Worker shares the bench's process
+  // and event loop with the Queue and QueueEvents, which no deployment across hosts can do).
+  'bullmq-sandboxed-host': {
+    what: 'BullMQ Worker with a processor file (child processes), concurrency 2, in its own process; Queue.add + QueueEvents in the bench',
+    async start(ctx) {
+      const producer = await bullmqProducer(ctx);
+      const consumer = startConsumer(ctx, { concurrency: ctx.concurrency, useWorkerThreads: false }, { reportActive: false });
+      await consumer.ready;
+      return {
+        submit: producer.submit,
+        async close() {
+          await producer.close();
+          await new Promise((resolve) => (consumer.child.once('exit', resolve), consumer.child.kill('SIGTERM')));
+        },
+      };
+    },
   },
 
   'bullmq-inprocess': {

@@ -1,6 +1,8 @@
-// One BullMQ consumer host in its own process, for the redelivery measurement of npm run bench:cluster:
-// it tells its parent (IPC) when a job goes active here, with the pids of its sandboxed children.
-// Usage: node bullmqConsumer.mjs <redis url> <queue> '<worker options as JSON>'
+// One BullMQ consumer host in its own process, for npm run bench:cluster: the throughput case
+// `bullmq-sandboxed-host` (a host apart from its producer, as poolvisor's cluster hosts are), and
+// the redelivery measurement, for which it tells its parent (IPC) when a job goes active here,
+// with the pids of its sandboxed children.
+// Usage: node bullmqConsumer.mjs <redis url> <queue> '<worker options as JSON>' [--report-active]
 import { readFileSync } from 'node:fs';
 import { Worker } from 'bullmq';
 
@@ -16,7 +18,8 @@ const children = () => {
 };
 
 const worker = new Worker(queue ?? '', PROCESSOR, { connection: { host: hostname, port: Number(port) }, concurrency: 1, ...JSON.parse(json ?? '{}') });
-worker.on('active', (job) => {
+// Only the redelivery case asks: a timer and a /proc read per job would weigh on the throughput case.
+if (process.argv.includes('--report-active')) worker.on('active', (job) => {
   const at = Date.now();
   // The sandboxed child is forked as the job goes active; give it a moment to show up in /proc.
   setTimeout(() => process.send?.({ active: job.id, at, children: children() }), 200);
@@ -24,3 +27,5 @@ worker.on('active', (job) => {
 worker.on('error', (error) => process.stderr.write(`consumer: ${error.message}\n`));
 await worker.waitUntilReady();
 process.send?.({ ready: true });
+// A clean stop closes BullMQ's child pool too (its children would outlive a SIGKILL, orphaned).
+process.once('SIGTERM', () => void worker.close().then(() => process.exit(0)));
