@@ -124,6 +124,30 @@ describe('cluster faults', () => {
     for (const host of hosts) expect(after.some((r) => workerPidsOf(host.pid).includes(r.pid)), host.id).toBe(true);
   }, 60_000);
 
+  it('stops a host told to drain while Redis is down: it exits 0 soon after its drain timeout, its task stopped and its workers gone', async () => {
+    const redis = await openRedis();
+    const drainTimeoutMs = 1000;
+    const host = await startHost(redis, 'down', { args: ['--workers', '1', '--drain-timeout', String(drainTimeoutMs)] });
+    const c = await client(redis, 'down');
+    const log = runLog();
+    await c.submit('logged', { ms: 60_000, i: 0, log });
+    expect(await until(async () => runsByTask(log).size === 1)).toBe(true);
+    const workers = noteWorkers(host);
+    expect(workers.length).toBeGreaterThanOrEqual(1);
+    await redis.kill();
+    const termAt = Date.now();
+    host.child.kill('SIGTERM');
+    const exit = await host.exited;
+    // The drain (1 s), a short goodbye to Redis (2 s), then the connections are dropped (~5 s in all here).
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(Date.now() - termAt).toBeLessThan(drainTimeoutMs + 10_000);
+    expect(await eventually(() => workers.every((pid) => !isAlive(pid)), 5000)).toBe(true);
+    // The client closes too, without Redis to say goodbye to.
+    const closeAt = Date.now();
+    await c.close();
+    expect(Date.now() - closeAt).toBeLessThan(5000);
+  });
+
   it('puts back a live host that a late reaper took out of the cluster (it read the heartbeat as gone just before the host came back)', async () => {
     const redis = await openRedis();
     const host = await startHost(redis, 'rejoin', { args: ['--workers', '1'] });

@@ -6,6 +6,7 @@ import { HostRegistry, type HostStatus } from './hostRegistry.js';
 import { parseOptions } from '../config.js';
 import { jobOptionsSchema, type ClusterJobData, type ClusterJobOptions } from './jobData.js';
 import { classQueueName, clusterKeys, deviceClassOf, DEVICE_CLASSES, redisOptions, type DeviceClass } from './names.js';
+import { REDIS_GOODBYE_MS, settlesWithin } from './waiting.js';
 
 export interface ClusterClientOptions {
   readonly redis: string;
@@ -204,9 +205,17 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
       };
     },
     async close() {
-      await Promise.all([...events.values()].map((queueEvents) => queueEvents.close()));
-      await Promise.all([...queues.values()].map((queue) => queue.close()));
-      await redis.quit();
+      const goodbye = (async () => {
+        await Promise.all([...events.values()].map((queueEvents) => queueEvents.close()));
+        await Promise.all([...queues.values()].map((queue) => queue.close()));
+        await redis.quit();
+      })();
+      // With Redis down, a polite close would wait for it forever: after a moment, the
+      // connections are dropped instead (what still waits on them fails).
+      if (!(await settlesWithin(goodbye, REDIS_GOODBYE_MS))) {
+        for (const closable of [...events.values(), ...queues.values()]) void closable.disconnect().catch(() => {});
+        redis.disconnect();
+      }
     },
   };
 }

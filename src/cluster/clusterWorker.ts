@@ -17,6 +17,7 @@ import {
 import { HostRegistry, type HostStatus } from './hostRegistry.js';
 import { parseJobData, type ClusterJobData } from './jobData.js';
 import { classQueueName, clusterKeys, deviceClassOf, redisOptions, type DeviceClass } from './names.js';
+import { holdsWithin, REDIS_GOODBYE_MS, settlesWithin } from './waiting.js';
 
 export interface ClusterWorkerOptions {
   /** `redis://host:port[/db]`. */
@@ -197,16 +198,30 @@ export async function createClusterWorker(options: ClusterWorkerOptions): Promis
     status,
     close(drainTimeoutMs = 30_000) {
       closing ??= (async () => {
-        await Promise.all([...workers.values()].map((worker) => worker.pause(true)));
         const deadline = Date.now() + drainTimeoutMs;
-        while (running.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+        // Every step that needs Redis is bounded: a host told to stop while Redis is down must
+        // still stop (its jobs come back through the locks it can no longer renew).
+        await settlesWithin(Promise.all([...workers.values()].map((worker) => worker.pause(true))), Math.max(0, deadline - Date.now()));
+        await holdsWithin(() => running.size === 0, deadline - Date.now());
         // Whatever still runs fails with PoolClosedError, and the processor hands its job back.
         await pool.close({ drainTimeoutMs: 0 });
         offDegraded();
-        await Promise.all([...workers.values()].map((worker) => worker.close()));
-        await registry?.stop();
-        await subscriber.quit();
-        await redis.quit();
+        // The processors hand their stopped jobs back to wait; then BullMQ and the registry say goodbye.
+        const goodbyeMs = Math.max(REDIS_GOODBYE_MS, deadline - Date.now());
+        const handedBack = await holdsWithin(() => running.size === 0, goodbyeMs);
+        const left =
+          handedBack &&
+          (await settlesWithin(Promise.all([...[...workers.values()].map((worker) => worker.close()), registry?.stop(), subscriber.quit(), redis.quit()]), goodbyeMs));
+        if (!left) {
+          // Redis did not answer: close without waiting for it. Forced, BullMQ stops its lock
+          // renewal and drops its connections; dropping ours fails what still waits on them.
+          for (const worker of workers.values()) void worker.disconnect().catch(() => {});
+          await settlesWithin(Promise.all([...workers.values()].map((worker) => worker.close(true))), REDIS_GOODBYE_MS);
+          // Stops the heartbeat at once; its last word to Redis fails with the connection.
+          void registry?.stop().catch(() => {});
+          subscriber.disconnect();
+          redis.disconnect();
+        }
       })();
       return closing;
     },
