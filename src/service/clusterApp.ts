@@ -38,6 +38,20 @@ interface ClusterView {
   readonly queues: ClusterStatus['queues'] | Record<string, never>;
 }
 
+/**
+ * The promise's value, or undefined when it did not settle within `ms`. It may still settle
+ * later; nobody listens then (its rejection included).
+ */
+async function within<T>(promise: Promise<T>, ms: number): Promise<{ readonly value: T } | undefined> {
+  promise.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise.then((value) => ({ value })), new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const notFound = (id: string) =>
   new HttpError(404, 'ERR_TASK_NOT_FOUND', `no task ${id} (unknown, or no longer kept: finished jobs are kept a day, at most 100,000; ids look like cpu.<job id>)`);
 
@@ -86,26 +100,18 @@ export async function createClusterService(options: ClusterServiceOptions): Prom
   /** A Redis round trip with a deadline: a 503 with a code when Redis is away, never a request that hangs or a 500. */
   const redisCall = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
     if (!redisReachable) throw unavailable(`did not answer the last read within ${settings.redisTimeoutMs} ms`);
-    let timer: NodeJS.Timeout | undefined;
-    const running = call();
-    // The call may still settle after the deadline; nobody is listening then.
-    running.catch(() => {});
+    let answer: { readonly value: T } | undefined;
     try {
-      return await Promise.race([
-        running,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            redisReachable = false;
-            reject(unavailable(`did not answer within ${settings.redisTimeoutMs} ms (${what}); a task being enqueued may still be added when it comes back: retry with a key`));
-          }, settings.redisTimeoutMs);
-        }),
-      ]);
+      answer = await within(call(), settings.redisTimeoutMs);
     } catch (error) {
-      if (error instanceof HttpError || error instanceof ConfigError) throw error;
+      if (error instanceof ConfigError) throw error;
       throw unavailable(`refused ${what}: ${(error as Error).message}`);
-    } finally {
-      clearTimeout(timer);
     }
+    if (answer === undefined) {
+      redisReachable = false;
+      throw unavailable(`did not answer within ${settings.redisTimeoutMs} ms (${what}); a task being enqueued may still be added when it comes back: retry with a key`);
+    }
+    return answer.value;
   };
 
   let view: ClusterView = { queue: settings.queue, redis: 'ok', hosts: [], queues: {} };
@@ -114,11 +120,8 @@ export async function createClusterService(options: ClusterServiceOptions): Prom
   // poll would pile commands up in the connection's offline queue for as long as the outage lasts.
   let statusRead: Promise<ClusterStatus> | undefined;
   const readStatus = async (): Promise<ClusterStatus | undefined> => {
-    let timer: NodeJS.Timeout | undefined;
-    const reading = (statusRead ??= client.status().finally(() => (statusRead = undefined)));
-    reading.catch(() => {});
-    const status = await Promise.race([reading, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), settings.redisTimeoutMs)))]).catch(() => undefined);
-    clearTimeout(timer);
+    statusRead ??= client.status().finally(() => (statusRead = undefined));
+    const status = (await within(statusRead, settings.redisTimeoutMs).catch(() => undefined))?.value;
     redisReachable = status !== undefined;
     view = status === undefined ? { ...view, redis: 'unreachable' } : { queue: settings.queue, redis: 'ok', hosts: status.hosts, queues: status.queues };
     metrics.observe(status);
