@@ -115,10 +115,10 @@ export async function createClusterService(options: ClusterServiceOptions): Prom
   };
 
   let view: ClusterView = { queue: settings.queue, redis: 'ok', hosts: [], queues: {} };
-  /** Reads the hosts and queue counts afresh; undefined (and Redis marked away) when it could not in time. */
   // One read at a time: while Redis is away a read waits for the reconnect, and a new one per
   // poll would pile commands up in the connection's offline queue for as long as the outage lasts.
   let statusRead: Promise<ClusterStatus> | undefined;
+  /** Reads the hosts and queue counts afresh; undefined (and Redis marked away) when it could not in time. */
   const readStatus = async (): Promise<ClusterStatus | undefined> => {
     statusRead ??= client.status().finally(() => (statusRead = undefined));
     const status = (await within(statusRead, settings.redisTimeoutMs).catch(() => undefined))?.value;
