@@ -2,6 +2,8 @@
 /**
  * The `poolvisor` command. `poolvisor infer <links.json|links.jsonl>` runs a batch of
  * causal links through Bayesian mechanism inference on a supervised pool.
+ * `poolvisor serve` runs the HTTP API over one pool, or with `--redis` in front of a cluster;
+ * `poolvisor worker` is a host of that cluster.
  */
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { getSystemErrorMap, parseArgs } from 'node:util';

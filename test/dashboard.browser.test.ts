@@ -8,39 +8,52 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM } from './setup/browser.js';
+import { clusterHosts } from './support/clusterHosts.js';
 import { eventually, isAlive } from './support/processes.js';
+import { openRedisServers } from './support/redisServer.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 let server: ChildProcess;
 let base: string;
 let browser: Browser;
 
-beforeAll(async () => {
-  server = spawn(process.execPath, ['dist/src/cli.js', 'serve', '--port', '0', '--task', 'test/fixtures/tasks.mjs', '--workers', '2', '--memory', '512'], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  base = await new Promise<string>((resolve, reject) => {
+/** Starts `poolvisor serve` with these arguments; resolves with the process and its base URL once it listens. */
+async function startServe(args: string[]): Promise<{ child: ChildProcess; base: string }> {
+  const child = spawn(process.execPath, ['dist/src/cli.js', 'serve', '--port', '0', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const url = await new Promise<string>((resolve, reject) => {
     let out = '';
-    server.stdout?.on('data', (chunk: Buffer) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const match = /dashboard at (http:\/\/[^/\s]+)\//.exec(out);
       if (match) resolve(match[1] as string);
     });
-    server.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
   });
-  browser = await chromium.launch({
+  return { child, base: url };
+}
+
+/** SIGTERM, then its exit code. */
+async function stopServe(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  return exited;
+}
+
+const launchBrowser = () =>
+  chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+
+beforeAll(async () => {
+  ({ child: server, base } = await startServe(['--task', 'test/fixtures/tasks.mjs', '--workers', '2', '--memory', '512']));
+  browser = await launchBrowser();
 });
 
 afterAll(async () => {
   await browser?.close();
-  if (server.exitCode !== null || server.signalCode !== null) return;
-  const exited = new Promise((resolve) => server.once('exit', resolve));
-  server.kill('SIGTERM');
-  await exited;
+  await stopServe(server);
 });
 
 describe('the dashboard in a real browser', () => {
@@ -100,4 +113,50 @@ describe('the dashboard in a real browser', () => {
     expect(await exited).toBe(0);
     expect(await eventually(() => pids.every((pid) => !isAlive(pid)))).toBe(true);
   });
+});
+
+describe('the dashboard in front of a cluster, in a real browser', () => {
+  const openRedis = openRedisServers();
+  const { startHost, noteWorkers } = clusterHosts();
+
+  it('shows one panel per live host with its workers and queue depths, a task making a worker busy, and a SIGKILLed host going away', async () => {
+    const redis = await openRedis();
+    const [big, small] = await Promise.all([startHost(redis, 'dash', { args: ['--workers', '2'] }), startHost(redis, 'dash', { args: ['--workers', '1'] })]);
+    const serve = await startServe(['--redis', redis.url, '--queue', 'dash']);
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      const errors: string[] = [];
+      page.on('pageerror', (error) => errors.push(error.message));
+      await page.goto(`${serve.base}/`);
+      await page.waitForSelector('body[data-ready="true"][data-mode="cluster"]');
+      await page.waitForFunction(() => document.querySelectorAll('[data-host]').length === 2);
+      expect(await page.locator('#supervisor-section').isHidden()).toBe(true);
+      expect(await page.locator(`[data-host="${big.id}"] [data-host-worker]`).count()).toBe(2);
+      expect(await page.locator(`[data-host="${small.id}"] [data-host-worker]`).count()).toBe(1);
+      expect(await page.textContent(`[data-host="${big.id}"] [data-role="meta"]`)).toMatch(new RegExp(`pid ${big.pid} · slots cpu 2$`));
+      expect(await page.textContent(`[data-host="${small.id}"] [data-role="state"]`)).toBe('running');
+      expect(await page.locator('#queues tr[data-class="cpu"] td[data-state="waiting"]').textContent()).toBe('0');
+
+      // A task submitted from the page runs on some host: a worker there goes busy, and the trail says it succeeded.
+      await page.fill('#task-name', 'sleep');
+      await page.fill('#payload', '2500');
+      await page.click('#submit-button');
+      await page.waitForFunction(() => /submitted cpu\./.test(document.getElementById('submit-result')?.textContent ?? ''));
+      await page.waitForSelector('[data-host] [data-host-worker][data-state="busy"]', { timeout: 10_000 });
+      expect(await page.locator('[data-host] [data-role="running"]', { hasText: '1' }).count()).toBe(1);
+      await page.waitForSelector('#audit [data-type="task.succeeded"]', { timeout: 15_000 });
+      const shot = join(mkdtempSync(join(tmpdir(), 'poolvisor-dashboard-')), 'dashboard-cluster.png');
+      await page.screenshot({ path: shot, fullPage: true });
+      if (process.env.POOLVISOR_UPDATE_SCREENSHOT === '1') copyFileSync(shot, join(root, 'docs/img/dashboard-cluster.png'));
+
+      noteWorkers(small);
+      small.child.kill('SIGKILL');
+      await page.waitForFunction(() => document.querySelectorAll('[data-host]').length === 1, undefined, { timeout: 10_000 });
+      expect(await page.locator(`[data-host="${big.id}"]`).count()).toBe(1);
+      expect(errors).toEqual([]);
+      await page.close();
+    } finally {
+      expect(await stopServe(serve.child)).toBe(0);
+    }
+  }, 60_000);
 });

@@ -52,4 +52,39 @@ describe('poolvisor serve settings', () => {
     expect(empty.status).toBe(2);
     expect(empty.stderr).toBe('poolvisor serve: POOLVISOR_TOKEN: expected at least 16 characters, got 0\n');
   });
+
+  it('with --redis and --queue (or POOLVISOR_REDIS, POOLVISOR_QUEUE, the config file) stand in front of a cluster and run no pool', () => {
+    expect(serveSettings(['--redis', 'redis://10.0.0.5:6379', '--queue', 'inference'], {})).toMatchObject({ cluster: { redis: 'redis://10.0.0.5:6379', queue: 'inference' }, pool: {} });
+    // The pool variables the hosts' environment may share are theirs: ignored here, not refused.
+    const fromEnv = serveSettings([], { POOLVISOR_REDIS: 'redis://r:6379', POOLVISOR_QUEUE: 'q', POOLVISOR_WORKERS: '8' });
+    expect(fromEnv).toMatchObject({ cluster: { redis: 'redis://r:6379', queue: 'q' } });
+    expect(fromEnv.pool).toEqual({});
+    const dir = mkdtempSync(join(tmpdir(), 'poolvisor-serve-'));
+    const config = join(dir, 'cluster.json');
+    writeFileSync(config, JSON.stringify({ redis: 'redis://r:6379/2', queue: 'q', maxTaskTimeoutMs: 60_000, maxWaitingRequests: 10 }));
+    expect(serveSettings(['--config', config], {}).cluster).toEqual({ redis: 'redis://r:6379/2', queue: 'q', maxTaskTimeoutMs: 60_000, maxWaitingRequests: 10 });
+    expect(serveSettings([], {}).cluster).toBeUndefined();
+  });
+
+  it('refuse pool flags with --redis, a --redis without --queue and cluster fields without --redis, each in one line naming the field', () => {
+    expect(() => serveSettings(['--redis', 'redis://r:6379', '--queue', 'q', '--workers', '2', '--task', 'x.js'], {})).toThrow(
+      '--redis: cannot go with --task, --workers: with --redis, serve runs no pool (the hosts do); give the pool options to poolvisor worker',
+    );
+    expect(() => serveSettings(['--redis', 'redis://r:6379'], {})).toThrow('--queue: required with --redis (or POOLVISOR_QUEUE, config queue)');
+    expect(() => serveSettings(['--queue', 'q'], {})).toThrow('--queue: needs --redis (or POOLVISOR_REDIS, config redis)');
+    const dir = mkdtempSync(join(tmpdir(), 'poolvisor-serve-'));
+    const config = join(dir, 'mixed.json');
+    writeFileSync(config, JSON.stringify({ maxWaitingRequests: 5 }));
+    expect(() => serveSettings(['--config', config], {})).toThrow('config.maxWaitingRequests: needs --redis');
+    writeFileSync(config, JSON.stringify({ redis: 'redis://r:6379', queue: 'q', pool: { maxWorkers: 2 } }));
+    expect(() => serveSettings(['--config', config], {})).toThrow('--redis: cannot go with config.pool');
+    writeFileSync(config, JSON.stringify({ redis: 'http://r:6379', queue: 'q' }));
+    expect(() => serveSettings(['--config', config], {})).toThrow('config.redis: expected a redis:// URL');
+    // From the command line: exit 2, one line, before anything starts.
+    const result = spawnSync(process.execPath, ['dist/src/cli.js', 'serve', '--redis', 'redis://127.0.0.1:1', '--queue', 'q', '--workers', '2'], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toBe('poolvisor serve: --redis: cannot go with --workers: with --redis, serve runs no pool (the hosts do); give the pool options to poolvisor worker\n');
+    const help = spawnSync(process.execPath, ['dist/src/cli.js', 'serve', '--help'], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    expect(help.stdout).toContain('--redis URL            serve a cluster at redis://host:port[/db] instead of a local pool');
+  });
 });

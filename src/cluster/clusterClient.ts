@@ -1,8 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-import { PoolError, poolErrorFromData, TaskCancelledError, type PoolErrorData } from '../index.js';
+import { PoolError, poolErrorFromData, TaskCancelledError } from '../index.js';
 import { HostRegistry, type HostStatus } from './hostRegistry.js';
+import { failureDataOf, readJobView, recordCancelled, type ClusterJobView } from './jobView.js';
+import { forwardTaskEvents, type ClusterTaskEvent } from './taskEvents.js';
 import { parseOptions } from '../config.js';
 import { jobOptionsSchema, type ClusterJobData, type ClusterJobOptions } from './jobData.js';
 import { classQueueName, clusterKeys, deviceClassOf, DEVICE_CLASSES, redisOptions, type DeviceClass } from './names.js';
@@ -15,6 +17,8 @@ export interface ClusterClientOptions {
   readonly keepJobs?: { readonly ageSeconds: number; readonly count: number };
   /** Errors that are not a task's (Redis, BullMQ: a lost connection, while it reconnects); default: ignored. */
   readonly onError?: (error: Error) => void;
+  /** Every task's queue events (queued, started, progress, settled…), of every producer: for a service's event stream. */
+  readonly onTaskEvent?: (event: ClusterTaskEvent) => void;
 }
 
 export interface ClusterRunOptions extends ClusterJobOptions {
@@ -35,6 +39,8 @@ export interface ClusterClient {
   /** Enqueues a task and says its id (`cpu/17`) once Redis has it; `result(id)` waits for it. */
   submit(name: string, payload?: unknown, options?: ClusterRunOptions): Promise<string>;
   result<T = unknown>(taskId: string): Promise<T>;
+  /** The task as its job says it is now; undefined when Redis has no such job (unknown, or no longer kept). */
+  job(taskId: string): Promise<ClusterJobView | undefined>;
   /** Removes a waiting task, or kills the running one wherever it runs. */
   cancel(taskId: string): Promise<void>;
   status(): Promise<ClusterStatus>;
@@ -48,13 +54,7 @@ interface Waiter {
 
 /** A job's failure as the host wrote it (the pool error as data), or, from elsewhere, a plain PoolError. */
 function failureOf(failedReason: string | undefined): PoolError {
-  try {
-    const data = JSON.parse(failedReason ?? '') as PoolErrorData;
-    if (typeof data?.code === 'string' && typeof data.name === 'string') return poolErrorFromData(data);
-  } catch {
-    // Not written by a poolvisor host (a stall limit, another producer's worker): said as it is.
-  }
-  return new PoolError('ERR_CLUSTER_JOB_FAILED', failedReason ?? 'the job failed');
+  return poolErrorFromData(failureDataOf(failedReason));
 }
 
 /** BullMQ refuses `:` in custom ids and integers; a key of any shape becomes a fixed-length id. */
@@ -102,6 +102,7 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
       const { fraction, detail } = (data ?? {}) as { fraction?: unknown; detail?: unknown };
       if (listener && typeof fraction === 'number') listener(fraction, detail);
     });
+    if (options.onTaskEvent) forwardTaskEvents(queueEvents, deviceClass, options.onTaskEvent);
     events.set(deviceClass, queueEvents);
   }
   // Listening before the first add: an outcome cannot come before its listener.
@@ -137,12 +138,13 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
   const result = <T>(taskId: string) => outcome<T>(taskId, true);
 
   const cancel = async (taskId: string) => {
-    const { jobId, queue } = locate(taskId);
+    const { deviceClass, jobId, queue } = locate(taskId);
     const job = await queue.getJob(jobId);
     if (job === undefined) return;
     try {
       // A waiting or delayed job is simply removed; a locked (running) one refuses.
       await job.remove();
+      await recordCancelled(redis, options.queue, deviceClass, job, keep.ageSeconds);
       settle(taskId, { error: new TaskCancelledError({ taskId, stage: 'queued', reason: new Error('cancelled by the client') }) });
     } catch {
       await redis.publish(keys.cancel, jobId);
@@ -196,6 +198,10 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
     },
     submit,
     result,
+    async job(taskId: string) {
+      const { deviceClass, jobId, queue } = locate(taskId);
+      return readJobView(redis, options.queue, deviceClass, queue, jobId);
+    },
     cancel,
     async status() {
       const counts = await Promise.all(DEVICE_CLASSES.map((deviceClass) => (queues.get(deviceClass) as Queue).getJobCounts()));

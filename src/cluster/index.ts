@@ -7,4 +7,6 @@ export type { ClusterWorker, ClusterWorkerOptions } from './clusterWorker.js';
 export { createClusterClient } from './clusterClient.js';
 export type { ClusterClient, ClusterClientOptions, ClusterRunOptions, ClusterStatus } from './clusterClient.js';
 export type { HostStatus } from './hostRegistry.js';
+export type { ClusterJobView, ClusterTaskState } from './jobView.js';
+export type { ClusterTaskEvent } from './taskEvents.js';
 export type { ClusterJobOptions } from './jobData.js';

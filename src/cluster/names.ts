@@ -32,6 +32,8 @@ export function clusterKeys(queue: string) {
     workers: (hostId: string) => `${root}:host:${hostId}:workers`,
     /** Taken by the one live host that moves a dead host's jobs of a class back. */
     reaping: (hostId: string, deviceClass: DeviceClass) => `${root}:reap:${hostId}:${deviceClass}`,
+    /** A waiting job removed by a cancel: how it ended, kept as long as finished jobs are. */
+    cancelled: (deviceClass: DeviceClass, jobId: string) => `${root}:cancelled:${deviceClass}:${jobId}`,
     /** Pub/sub: job ids to cancel, on whichever host runs them. */
     cancel: `${root}:cancel`,
   };

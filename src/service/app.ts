@@ -1,27 +1,23 @@
-import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { InspectionEvent } from 'xstate';
-import { z } from 'zod';
 import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import { workerMachine, workerStateName } from '../../machines/workerMachine.js';
-import { DEFAULT_MEMORY_LIMIT_MB, DEFAULT_TASK_TIMEOUT_MS, parseOptions, runOptionsSchema, type PoolOptions } from '../config.js';
+import { DEFAULT_MEMORY_LIMIT_MB, DEFAULT_TASK_TIMEOUT_MS, type PoolOptions } from '../config.js';
 import { poolErrorData } from '../errors.js';
-import { installAccessControl, resolveAccess } from './accessControl.js';
-import type { AuthFailureOptions } from './authFailures.js';
 import { inferenceTaskModule } from '../inference/engine.js';
 import { describeMachine } from '../machineGraph.js';
 import { createPool, type Pool } from '../pool.js';
-import { dashboardPage } from './dashboard/page.js';
 import { EventLog } from './eventLog.js';
 import { registerEventStream, type EventStreamStats } from './eventStream.js';
-import { envelopeServerOptions, HttpError, installErrorEnvelope, refusal } from './httpErrors.js';
-import { bodyDepth, installJsonBody } from './jsonBody.js';
+import { HttpError, refusal } from './httpErrors.js';
 import { addServiceMetrics, createPoolMetrics } from './metrics.js';
 import { logAuditEvent } from './auditLog.js';
-import { resolveServiceLimits, type ServiceLimitOptions } from './serviceLimits.js';
+import { createServiceEdge, resolveServiceEdge, type ServiceEdgeOptions } from './serviceEdge.js';
+import type { ServiceLimitOptions } from './serviceLimits.js';
+import { readTaskRequest, taskRequestSchema, wantsToWait } from './taskRequest.js';
 import { TaskStore, type TaskRecord } from './taskStore.js';
 
-export interface ServiceOptions {
+export interface ServiceOptions extends ServiceEdgeOptions {
   /**
    * The pool's options; `task` defaults to the bundled inference module. A client's
    * `timeoutMs` and `memoryLimitMb` are capped by `maxTaskTimeoutMs` and
@@ -31,39 +27,13 @@ export interface ServiceOptions {
   readonly pool?: Partial<PoolOptions>;
   /** How many settled tasks, and how many characters of them, the service remembers (default 10,000, 256 MiB, 8 MiB per result). */
   readonly taskRecords?: ServiceLimitOptions['taskRecords'];
-  /** A payload nested deeper than this is refused with 400 (default 64). */
-  readonly maxPayloadDepth?: number;
   /**
    * Bytes of request bodies held for tasks not yet settled (default 256 MiB): past it,
    * 429. `maxQueue` bounds the count; this bounds what 10,000 bodies of 1 MiB could weigh.
    */
   readonly maxPendingPayloadBytes?: number;
-  /**
-   * When set (at least 16 characters), every route but /healthz, /readyz and the dashboard's
-   * page and script needs `Authorization: Bearer <token>`.
-   */
-  readonly token?: string | undefined;
-  /**
-   * Host names a request's `Host` may name besides the loopback ones (DNS rebinding). When
-   * unset: loopback names only without a token, any host with one.
-   */
-  readonly allowedHosts?: readonly string[] | undefined;
-  /** The lockout after wrong tokens (default: 10 from one address within 60 s lock it out for 60 s). */
-  readonly authFailures?: AuthFailureOptions | undefined;
-  /** Request bodies above this many bytes get 413 (default 1 MiB). */
-  readonly bodyLimitBytes?: number;
-  /** Allow browsers from these origins (CORS is off by default). */
-  readonly corsOrigins?: readonly string[];
-  /** Fastify's logger: false in tests, pino options in the CLI. */
-  readonly logger?: boolean | Record<string, unknown>;
   /** Extra XState inspection observer (e.g. @statelyai/inspect's WebSocket inspector). */
   readonly inspect?: ((event: InspectionEvent) => void) | undefined;
-  /** How many events `/v1/events` can replay after a reconnect (default 10,000). */
-  readonly eventLogSize?: number;
-  /** Bytes an event stream may have waiting in its socket before it is not written to (default 1 MiB). */
-  readonly maxStreamBufferBytes?: number;
-  /** Event streams open at once; one more gets 503 `ERR_TOO_MANY_STREAMS` (default 64). */
-  readonly maxEventStreams?: number;
 }
 
 export interface Service {
@@ -79,14 +49,6 @@ export interface Service {
   close(drainTimeoutMs?: number, resultLingerMs?: number): Promise<void>;
 }
 
-const submitSchema = runOptionsSchema
-  .pick({ timeoutMs: true, memoryLimitMb: true, device: true, priority: true, key: true })
-  .extend({
-    task: z.string({ error: 'expected the name of an exported task' }).min(1, { error: 'expected the name of an exported task' }),
-    payload: z.unknown().optional(),
-  })
-  .strict();
-
 function statePath(value: unknown): string {
   if (typeof value === 'string') return value;
   const [key, child] = Object.entries(value as Record<string, unknown>)[0] ?? ['', ''];
@@ -99,14 +61,8 @@ function statePath(value: unknown): string {
  */
 export async function createService(options: ServiceOptions = {}): Promise<Service> {
   // Checked before the pool starts: a weak token is refused without starting workers.
-  const access = resolveAccess({ token: options.token, corsOrigins: options.corsOrigins, allowedHosts: options.allowedHosts, authFailures: options.authFailures });
-  const serviceLimits = resolveServiceLimits({
-    taskRecords: options.taskRecords,
-    maxPayloadDepth: options.maxPayloadDepth,
-    maxPendingPayloadBytes: options.maxPendingPayloadBytes,
-    maxStreamBufferBytes: options.maxStreamBufferBytes,
-    maxEventStreams: options.maxEventStreams,
-  });
+  const edge = resolveServiceEdge(options);
+  const serviceLimits = edge.limits;
   const events = new EventLog(options.eventLogSize ?? 10_000);
   const lastState = new Map<string, string>();
   // Every state change of every worker (and of the supervisor), from XState's own inspection events.
@@ -136,8 +92,9 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   const store = new TaskStore(serviceLimits.taskRecords);
   const { maxPayloadDepth, maxPendingPayloadBytes } = serviceLimits;
   let pendingPayloadBytes = 0;
-  const bodyLimitBytes = options.bodyLimitBytes ?? 1024 * 1024;
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: bodyLimitBytes, ...envelopeServerOptions });
+  const { bodyLimitBytes } = edge;
+  const shutdown = createServiceEdge(edge, options.logger);
+  const { app } = shutdown;
   pool.on('event', (event) => {
     metrics.record(event);
     events.append('audit', event);
@@ -160,18 +117,8 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   };
   const poolView = () => ({ ...pool.status(), tasks: pool.taskNames(), limits, records: store.stats(), pendingPayloadBytes });
 
-  let shuttingDown = false;
   const unreadAtClose = new Set<string>();
   let allRead: (() => void) | undefined;
-  app.addHook('onRequest', async (request) => {
-    // While draining, no new work and no new streams; results (and cancels) stay available to the clients that got a 202.
-    if (shuttingDown && (request.method === 'POST' || request.url.startsWith('/v1/events'))) {
-      throw new HttpError(503, 'ERR_SHUTTING_DOWN', 'the service is shutting down');
-    }
-  });
-  installAccessControl(app, access);
-  installErrorEnvelope(app, bodyLimitBytes);
-  installJsonBody(app);
 
   const settle = (record: TaskRecord, promise: Promise<unknown>) =>
     promise.then(
@@ -186,14 +133,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   const sendRecord = (reply: FastifyReply, json: string) => reply.type('application/json; charset=utf-8').send(json);
 
   app.post('/v1/tasks', async (request: FastifyRequest<{ Querystring: { wait?: string } }>, reply: FastifyReply) => {
-    const body = parseOptions(submitSchema, request.body);
-    // A payload nested thousands deep overflows the stack wherever it is walked (cloning it to a worker first).
-    // The body parser measured the nesting as it scanned the text; every field but `payload` is a scalar
-    // (the schema is strict), so the payload nests one level less than the body.
-    const depth = bodyDepth(request) - 1;
-    if (depth > maxPayloadDepth) {
-      throw new HttpError(400, 'ERR_PAYLOAD_TOO_DEEP', `payload: expected at most ${maxPayloadDepth} levels of nesting, got ${depth}`, { field: 'payload', maxDepth: maxPayloadDepth });
-    }
+    const body = readTaskRequest(request, taskRequestSchema, maxPayloadDepth);
     const names = pool.taskNames();
     if (names.length > 0 && !names.includes(body.task)) {
       throw new HttpError(404, 'ERR_UNKNOWN_TASK', `no task "${body.task}" in the task module; its tasks: ${names.join(', ')}`, { tasks: names });
@@ -217,14 +157,14 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     const settled = settle(record, submission.result).finally(() => {
       pendingPayloadBytes -= bytes;
     });
-    if (request.query.wait === 'true' || request.query.wait === '1') {
+    if (wantsToWait(request)) {
       const { resultJson } = await settled;
       // A result too large to keep is still given, once, to the caller who waited for it.
       const json = resultJson === undefined ? store.json(record) : `${store.json(record).slice(0, -1)},"result":${resultJson}}`;
       return sendRecord(reply.code(200), json);
     }
     // Its client polls for it: a result that arrives during the drain is kept readable until read (see close).
-    void settled.then(() => shuttingDown && store.get(record.id) === record && unreadAtClose.add(record.id));
+    void settled.then(() => shutdown.shuttingDown && store.get(record.id) === record && unreadAtClose.add(record.id));
     return reply.code(202).header('location', `/v1/tasks/${record.id}`).send({ id: record.id, state: record.state });
   });
 
@@ -262,18 +202,12 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     return metrics.registry.metrics();
   });
 
-  app.get('/healthz', async () => ({ ok: true }));
-
   app.get('/readyz', async (_request, reply) => {
     const status = pool.status();
     const serving = status.workers.some((w) => w.state === 'idle' || w.state === 'busy' || w.state === 'monitoring');
     const ready = status.state === 'running' && serving;
     return reply.code(ready ? 200 : 503).send({ ready, state: status.state, degraded: status.degraded?.reason ?? null });
   });
-
-  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(dashboardPage));
-  const clientScript = readFileSync(new URL('./dashboard/client.js', import.meta.url), 'utf8');
-  app.get('/dashboard/client.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(clientScript));
 
   let closing: Promise<void> | undefined;
   return {
@@ -283,7 +217,7 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     close(drainTimeoutMs = 30_000, resultLingerMs = 0) {
       closing ??= (async () => {
         // New tasks get 503; requests in flight (?wait=true) finish as the pool drains.
-        shuttingDown = true;
+        shutdown.beginShutdown();
         streams.stop();
         streams.endAll();
         await pool.close({ drainTimeoutMs });

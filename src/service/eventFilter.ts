@@ -3,7 +3,7 @@ import type { StreamEvent } from './eventLog.js';
 
 /** Which events one `/v1/events` stream wants, from its `?types=`. */
 export interface EventFilter {
-  /** Whether the stream gets the pool's `status` every 0.5 s. */
+  /** Whether the stream gets the periodic view (the pool's `status`, a cluster's `cluster`) every 0.5 s. */
   readonly status: boolean;
   matches(event: StreamEvent): boolean;
 }
@@ -16,20 +16,20 @@ const auditPattern = /^(?:\*|[a-z][a-z0-9-]*(?:\.[a-z][a-z0-9-]*)*\.(?:\*|[a-z][
 
 /**
  * Parses `?types=task.*,worker.killed,state`: audit types, exact or with a trailing `*` that
- * matches the rest (`task.*` is every `task.…` event), and the stream kinds `state` and `status`
- * by name. No `types` is everything. Anything else is a {@link ConfigError} naming `types`, so a
+ * matches the rest (`task.*` is every `task.…` event), and the stream kinds `state` and the
+ * periodic view (`statusKind`: `status`, or a cluster's `cluster`) by name. No `types` is everything. Anything else is a {@link ConfigError} naming `types`, so a
  * typo is a 400 instead of a stream that stays silent.
  */
-export function parseEventFilter(value: string | readonly string[] | undefined): EventFilter {
+export function parseEventFilter(value: string | readonly string[] | undefined, statusKind = 'status'): EventFilter {
   if (value === undefined) return everything;
   const text = typeof value === 'string' ? value : value.join(',');
   const names = text.split(',').map((name) => name.trim());
-  const invalid = names.filter((name) => name !== 'state' && name !== 'status' && !auditPattern.test(name));
+  const invalid = names.filter((name) => name !== 'state' && name !== statusKind && !auditPattern.test(name));
   if (names.every((name) => name === '') || invalid.length > 0) {
     throw new ConfigError([
       {
         field: 'types',
-        message: `expected a comma-separated list of state, status and audit event types such as task.succeeded or worker.* (a trailing * matches the rest), got ${JSON.stringify(invalid[0] ?? text)}`,
+        message: `expected a comma-separated list of state, ${statusKind} and audit event types such as task.succeeded or worker.* (a trailing * matches the rest), got ${JSON.stringify(invalid[0] ?? text)}`,
         received: text,
       },
     ]);
@@ -38,7 +38,7 @@ export function parseEventFilter(value: string | readonly string[] | undefined):
   const prefixes = names.filter((name) => name.endsWith('*')).map((name) => name.slice(0, -1));
   const state = exact.has('state');
   return {
-    status: exact.has('status'),
+    status: exact.has(statusKind),
     matches(event) {
       if (event.type === 'state') return state;
       const type = (event.data as { type: string }).type;

@@ -9,6 +9,8 @@ export interface EventStreamSources {
   readonly events: EventLog;
   /** The pool's view, sent on connect and every 0.5 s while anyone listens. */
   readonly poolView: () => Record<string, unknown>;
+  /** The SSE event name of that view, and its name in `?types=` (default `status`; a cluster's is `cluster`). */
+  readonly statusEvent?: string;
 }
 
 export interface EventStreamLimits {
@@ -68,6 +70,7 @@ const CHUNK_OVERHEAD = 16;
  */
 export function registerEventStream(app: FastifyInstance, sources: EventStreamSources, limits: EventStreamLimits = {}): EventStreams {
   const { events, poolView } = sources;
+  const statusEvent = sources.statusEvent ?? 'status';
   const limitBytes = limits.maxStreamBufferBytes ?? 1024 * 1024;
   const maxStreams = limits.maxEventStreams ?? 64;
   const streams = new Set<Stream>();
@@ -160,7 +163,7 @@ export function registerEventStream(app: FastifyInstance, sources: EventStreamSo
     let frame: Buffer | undefined;
     for (const stream of streams) {
       if (!stream.filter.status) continue;
-      frame ??= sseFrame('status', { ...poolView(), at: Date.now() });
+      frame ??= sseFrame(statusEvent, { ...poolView(), at: Date.now() });
       stream.status = frame;
     }
     if (frame) flushSoon();
@@ -178,7 +181,7 @@ export function registerEventStream(app: FastifyInstance, sources: EventStreamSo
   keepAliveTimer.unref();
 
   app.get('/v1/events', (request: FastifyRequest<{ Querystring: { since?: string; types?: string | string[] } }>, reply: FastifyReply) => {
-    const filter = parseEventFilter(request.query.types);
+    const filter = parseEventFilter(request.query.types, statusEvent);
     const resumeAfter = parseResumeId(request.headers['last-event-id'], request.query.since);
     if (streams.size >= maxStreams) {
       throw new HttpError(503, 'ERR_TOO_MANY_STREAMS', `${maxStreams} event streams are open, the most this service serves at once; try again later`, {
@@ -197,7 +200,7 @@ export function registerEventStream(app: FastifyInstance, sources: EventStreamSo
       filter,
       cursor,
       sentId: cursor,
-      status: filter.status ? sseFrame('status', { ...poolView(), at: Date.now() }) : undefined,
+      status: filter.status ? sseFrame(statusEvent, { ...poolView(), at: Date.now() }) : undefined,
       waiting: false,
       stalledTicks: 0,
     };

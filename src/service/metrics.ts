@@ -111,23 +111,7 @@ export interface ServiceGaugeSources {
 }
 
 export function addServiceMetrics(registry: Registry, sources: ServiceGaugeSources): void {
-  new Gauge({
-    name: 'poolvisor_event_streams',
-    help: 'Open /v1/events streams.',
-    registers: [registry],
-    collect() {
-      this.set(sources.streams().open);
-    },
-  });
-  new Counter({
-    name: 'poolvisor_event_streams_lagged_total',
-    help: 'Event streams closed because their client fell behind (a final lagging event).',
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(sources.streams().lagged);
-    },
-  });
+  addEventStreamMetrics(registry, sources.streams);
   new Gauge({
     name: 'poolvisor_task_records',
     help: 'Task records the service holds (queued, running and settled).',
@@ -150,6 +134,27 @@ export function addServiceMetrics(registry: Registry, sources: ServiceGaugeSourc
     registers: [registry],
     collect() {
       this.set(sources.pendingPayloadBytes());
+    },
+  });
+}
+
+/** The event streams' gauges, which every service has: how many are open, how many were closed for lagging. */
+export function addEventStreamMetrics(registry: Registry, streams: ServiceGaugeSources['streams']): void {
+  new Gauge({
+    name: 'poolvisor_event_streams',
+    help: 'Open /v1/events streams.',
+    registers: [registry],
+    collect() {
+      this.set(streams().open);
+    },
+  });
+  new Counter({
+    name: 'poolvisor_event_streams_lagged_total',
+    help: 'Event streams closed because their client fell behind (a final lagging event).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(streams().lagged);
     },
   });
 }

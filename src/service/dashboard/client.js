@@ -171,9 +171,12 @@ function describeAudit(e) {
       return [`${e.workerId} killed (pid ${e.pid}): ${why}${e.taskId ? `, task ${e.taskId}` : ''}`, 'kill'];
     }
     case 'task.failed':
-      return [`task ${e.taskId} failed: ${e.failure.code}`, 'kill'];
+      // A cluster's task.failed carries the pool error as data (`error`); a pool's, its failure.
+      return [`task ${e.taskId} failed: ${(e.failure ?? e.error).code}`, 'kill'];
     case 'task.succeeded':
-      return [`task ${e.taskId} succeeded on ${e.workerId} in ${Math.round(e.durationMs)} ms`, ''];
+      return [e.workerId === undefined ? `task ${e.taskId} succeeded` : `task ${e.taskId} succeeded on ${e.workerId} in ${Math.round(e.durationMs)} ms`, ''];
+    case 'task.stalled':
+      return [`task ${e.taskId} stalled: its host stopped renewing its lock`, 'kill'];
     case 'worker.restart-scheduled':
       return [`${e.workerId} restart in ${e.delayMs} ms${e.counted ? ` (its own failure, ${e.failuresInWindow} in window)` : e.taskId ? ` (charged to task ${e.taskId})` : ''}`, ''];
     case 'task.quarantined':
@@ -214,11 +217,11 @@ function onState(event) {
 const eventTypes = 'state,status,worker.*,pool.*,lease.*,memory.*,host.*,task.succeeded,task.failed,task.retrying,task.quarantined';
 
 /** Server-Sent Events over fetch, so the token travels in a header; resumes with Last-Event-ID. */
-async function stream() {
+async function stream(types, handlers) {
   let lastId = 0;
   for (;;) {
     try {
-      const response = await fetch(`/v1/events?types=${eventTypes}`, { headers: { ...headers, ...(lastId ? { 'last-event-id': String(lastId) } : {}) } });
+      const response = await fetch(`/v1/events?types=${types}`, { headers: { ...headers, ...(lastId ? { 'last-event-id': String(lastId) } : {}) } });
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
       for (;;) {
@@ -237,10 +240,7 @@ async function stream() {
             else if (line.startsWith('data: ')) data += line.slice(6);
           }
           if (!data) continue;
-          const payload = JSON.parse(data);
-          if (type === 'status') onStatus(payload);
-          else if (type === 'audit') onAudit(payload);
-          else if (type === 'state') onState(payload);
+          handlers[type]?.(JSON.parse(data));
         }
       }
     } catch {
@@ -289,9 +289,89 @@ $('submit').addEventListener('submit', async (event) => {
   }
 });
 
-machines = await (await fetch('/v1/machines', { headers })).json();
-superHighlight = drawMachine(machines.supervisor, $('supervisor'), 900);
-superHighlight('running');
-onStatus({ ...(await (await fetch('/v1/pool', { headers })).json()), at: Date.now() });
-document.body.dataset.ready = 'true';
-void stream();
+// In front of a cluster: one panel per live host and the queues, from the `cluster` event.
+const hostPanels = new Map();
+
+function hostPanel(id) {
+  if (hostPanels.has(id)) return hostPanels.get(id);
+  const panel = document.createElement('div');
+  panel.className = 'host';
+  panel.dataset.host = id;
+  panel.innerHTML = `<div class="head"><span data-role="id"></span><span class="badge" data-role="state">…</span></div>
+    <div class="meta" data-role="meta"></div><div class="meta">running <b data-role="running">0</b></div><div class="workers-list" data-role="workers"></div>`;
+  panel.querySelector('[data-role="id"]').textContent = id;
+  $('hosts').appendChild(panel);
+  hostPanels.set(id, panel);
+  return panel;
+}
+
+function onCluster(view) {
+  const live = new Set(view.hosts.map((h) => h.id));
+  for (const [id, panel] of hostPanels) {
+    if (live.has(id)) continue;
+    panel.remove();
+    hostPanels.delete(id);
+  }
+  for (const host of view.hosts) {
+    const panel = hostPanel(host.id);
+    const badge = panel.querySelector('[data-role="state"]');
+    badge.textContent = host.poolState;
+    badge.className = `badge ${host.poolState === 'running' ? 'idle' : 'killed'}`;
+    panel.dataset.state = host.poolState;
+    const slots = Object.entries(host.slots).map(([deviceClass, n]) => `${deviceClass} ${n}`).join(', ');
+    panel.querySelector('[data-role="meta"]').textContent = `${host.hostname} · pid ${host.pid} · slots ${slots}`;
+    panel.querySelector('[data-role="running"]').textContent = host.running;
+    panel.querySelector('[data-role="workers"]').replaceChildren(
+      ...host.workers.map((w) => {
+        const chip = document.createElement('span');
+        chip.className = `badge ${w.state}`;
+        chip.dataset.hostWorker = w.id;
+        chip.dataset.state = w.state;
+        chip.textContent = `${w.id} ${w.device}: ${w.state}`;
+        return chip;
+      }),
+    );
+  }
+  const sum = (states) => Object.values(view.queues).reduce((total, counts) => total + states.reduce((n, state) => n + (counts[state] ?? 0), 0), 0);
+  $('pool-state').textContent = view.redis === 'ok' ? `cluster ${view.queue} · ${view.hosts.length} hosts` : `cluster ${view.queue} · Redis unreachable`;
+  $('queue-depth').textContent = sum(['waiting', 'prioritized', 'delayed']);
+  $('running').textContent = sum(['active']);
+  $('succeeded').textContent = sum(['completed']);
+  $('failed').textContent = sum(['failed']);
+  $('killed').textContent = '–';
+  const states = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'];
+  const rows = Object.entries(view.queues).map(([deviceClass, counts]) => `<tr data-class="${deviceClass}"><td>${deviceClass}</td>${states.map((state) => `<td data-state="${state}">${counts[state] ?? 0}</td>`).join('')}</tr>`);
+  $('queues').innerHTML = `<tr><th>class</th>${states.map((state) => `<th>${state}</th>`).join('')}</tr>${rows.join('')}`;
+}
+
+async function startCluster(view) {
+  document.body.dataset.mode = 'cluster';
+  $('hosts-section').hidden = false;
+  $('queues-section').hidden = false;
+  $('workers-section').hidden = true;
+  $('supervisor-section').hidden = true;
+  // The hosts' task modules are not known here: the task is named, not picked.
+  const name = document.createElement('input');
+  name.id = 'task-name';
+  name.name = 'task';
+  name.placeholder = 'an exported task of the hosts\' module';
+  $('task-name').replaceWith(name);
+  onCluster({ redis: 'ok', ...view });
+  document.body.dataset.ready = 'true';
+  void stream('cluster,task.*', { cluster: onCluster, audit: onAudit });
+}
+
+async function startPool() {
+  machines = await (await fetch('/v1/machines', { headers })).json();
+  superHighlight = drawMachine(machines.supervisor, $('supervisor'), 900);
+  superHighlight('running');
+  onStatus({ ...(await (await fetch('/v1/pool', { headers })).json()), at: Date.now() });
+  document.body.dataset.ready = 'true';
+  void stream(eventTypes, { status: onStatus, audit: onAudit, state: onState });
+}
+
+// A service in front of a cluster answers /v1/cluster (503 while its Redis is away); one over a local pool has no such route.
+const cluster = await fetch('/v1/cluster', { headers });
+if (cluster.ok) await startCluster(await cluster.json());
+else if (cluster.status === 503) await startCluster({ queue: '', redis: 'unreachable', hosts: [], queues: {} });
+else await startPool();

@@ -32,6 +32,12 @@ export const dashboardPage = `<!doctype html>
   form { display: grid; gap: 6px; } input, select, textarea, button { font: inherit; padding: 4px 6px; }
   textarea { min-height: 90px; font-family: ui-monospace, monospace; font-size: 12px; }
   .samples button { margin: 0 4px 4px 0; }
+  .hosts { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 12px; }
+  .host { border: 1px solid var(--line); border-radius: 6px; padding: 8px; }
+  .host .head { display: flex; justify-content: space-between; font-weight: 600; gap: 8px; word-break: break-all; }
+  .host .workers-list { display: flex; flex-wrap: wrap; gap: 4px; margin-top: 6px; }
+  table.queues { border-collapse: collapse; } table.queues td, table.queues th { padding: 2px 10px; text-align: right; border-bottom: 1px solid #eef0f4; }
+  table.queues th:first-child, table.queues td:first-child { text-align: left; }
 </style>
 </head>
 <body>
@@ -45,8 +51,10 @@ export const dashboardPage = `<!doctype html>
 </header>
 <main>
   <div>
-    <section><h2>Workers</h2><div class="workers" id="workers"></div></section>
-    <section><h2>Supervisor</h2><div id="supervisor"></div></section>
+    <section id="hosts-section" hidden><h2>Hosts</h2><div class="hosts" id="hosts"></div></section>
+    <section id="queues-section" hidden><h2>Queues</h2><table class="queues" id="queues"></table></section>
+    <section id="workers-section"><h2>Workers</h2><div class="workers" id="workers"></div></section>
+    <section id="supervisor-section"><h2>Supervisor</h2><div id="supervisor"></div></section>
   </div>
   <div>
     <section>
