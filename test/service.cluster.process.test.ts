@@ -47,6 +47,9 @@ describe('poolvisor serve in front of a cluster', () => {
     const waited = await post(service, { task: 'echo', payload: { x: [1, '2'] } }, '?wait=true');
     expect(waited.statusCode).toBe(200);
     expect(waited.json()).toMatchObject({ id: expect.stringMatching(/^cpu\.[^/]+$/), task: 'echo', state: 'succeeded', attempts: 1, result: { x: [1, '2'] } });
+    // The job itself says which host ran it: a service that never saw it running still knows.
+    const other = await openService(server, 'run');
+    expect((await get(other, `/v1/tasks/${waited.json().id}`)).json()).toMatchObject({ state: 'succeeded', host: host.id });
 
     const accepted = await post(service, { task: 'sleep', payload: 400 });
     expect(accepted.statusCode).toBe(202);

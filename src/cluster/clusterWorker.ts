@@ -169,6 +169,8 @@ export async function createClusterWorker(options: ClusterWorkerOptions): Promis
   for (const deviceClass of classes) {
     const worker = new Worker(classQueueName(options.queue, deviceClass), processor(deviceClass), {
       connection,
+      // BullMQ stamps each job it takes with this (`processedBy`): a job says which host ran it.
+      name: hostId,
       concurrency: slots[deviceClass] ?? 1,
       lockDuration: options.lockDurationMs ?? 30_000,
       stalledInterval: options.stalledIntervalMs ?? 30_000,

@@ -82,8 +82,9 @@ async function hostHoldingLock(redis: Redis, queue: string, classQueue: Queue, j
  * added, or removed after `keepJobs`). The state is read before the job, as the client does:
  * a job read first could finish in between and show no result.
  *
- * `host` is BullMQ's `processedBy` when the host's worker has a name; otherwise it is known
- * while the job runs (from its lock) and not after.
+ * `host` is BullMQ's `processedBy`: poolvisor hosts name their BullMQ workers by their host id.
+ * A job taken by an unnamed worker (another producer's, an older host) is known while it runs,
+ * from its lock, and not after.
  */
 export async function readJobView(redis: Redis, queue: string, deviceClass: DeviceClass, classQueue: Queue, jobId: string): Promise<ClusterJobView | undefined> {
   const taskId = `${deviceClass}/${jobId}`;

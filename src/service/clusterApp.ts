@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createClusterClient, type ClusterClient, type ClusterJobView, type ClusterStatus, type ClusterTaskEvent } from '../cluster/index.js';
 import { runOptionsSchema } from '../config.js';
 import { ConfigError } from '../errors.js';
-import { clusterRecord, clientTaskId, RecentHosts, serviceTaskId } from './clusterRecord.js';
+import { clusterRecord, clientTaskId, serviceTaskId } from './clusterRecord.js';
 import { createClusterMetrics } from './clusterMetrics.js';
 import { resolveClusterSettings, type ClusterServiceSettingsInput } from './clusterOptions.js';
 import { EventLog } from './eventLog.js';
@@ -136,11 +136,7 @@ export async function createClusterService(options: ClusterServiceOptions): Prom
   poll.unref();
   await readStatus();
 
-  const recentHosts = new RecentHosts(10_000);
-  const recordOf = (job: ClusterJobView) => {
-    if (job.host !== undefined) recentHosts.note(job.taskId, job.host);
-    return clusterRecord(job, job.host ?? recentHosts.get(job.taskId));
-  };
+  const recordOf = (job: ClusterJobView) => clusterRecord(job, job.host);
   const taskIdOf = (id: string) => {
     const taskId = clientTaskId(id);
     if (taskId === undefined) throw notFound(id);

@@ -40,24 +40,3 @@ export function clusterRecord(view: ClusterJobView, host: string | undefined): R
     ...(view.error === undefined ? {} : { error: view.error }),
   };
 }
-
-/**
- * The hosts this service has seen run tasks, newest last, at most `capacity`: BullMQ keeps
- * which host ran a job only while it runs (its lock), so a record read after it settled can
- * still say where it ran when this service looked while it was running.
- */
-export class RecentHosts {
-  readonly #hosts = new Map<string, string>();
-
-  constructor(readonly capacity: number) {}
-
-  note(taskId: string, host: string): void {
-    this.#hosts.delete(taskId);
-    this.#hosts.set(taskId, host);
-    if (this.#hosts.size > this.capacity) this.#hosts.delete(this.#hosts.keys().next().value as string);
-  }
-
-  get(taskId: string): string | undefined {
-    return this.#hosts.get(taskId);
-  }
-}
