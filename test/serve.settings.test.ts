@@ -78,6 +78,9 @@ describe('poolvisor serve settings', () => {
     expect(() => serveSettings(['--config', config], {})).toThrow('config.maxWaitingRequests: needs --redis');
     writeFileSync(config, JSON.stringify({ redis: 'redis://r:6379', queue: 'q', pool: { maxWorkers: 2 } }));
     expect(() => serveSettings(['--config', config], {})).toThrow('--redis: cannot go with config.pool');
+    // A local service's bounds would bound nothing in front of a cluster: said, not ignored.
+    writeFileSync(config, JSON.stringify({ redis: 'redis://r:6379', queue: 'q', taskRecords: { maxCount: 10 }, maxPendingPayloadBytes: 1024 }));
+    expect(() => serveSettings(['--config', config], {})).toThrow('--redis: cannot go with config.taskRecords, config.maxPendingPayloadBytes');
     writeFileSync(config, JSON.stringify({ redis: 'http://r:6379', queue: 'q' }));
     expect(() => serveSettings(['--config', config], {})).toThrow('config.redis: expected a redis:// URL');
     // From the command line: exit 2, one line, before anything starts.

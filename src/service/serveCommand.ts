@@ -45,7 +45,8 @@ options:
                          taskRecords: { maxCount, maxBytes, maxResultBytes }, maxPayloadDepth,
                          maxPendingPayloadBytes, maxStreamBufferBytes, maxEventStreams,
                          resultLingerMs (default 5000),
-                         pool: { …createPool options } }; in front of a cluster, instead of pool:
+                         pool: { …createPool options } }; in front of a cluster, instead of pool,
+                         taskRecords and maxPendingPayloadBytes:
                          redis, queue, maxTaskTimeoutMs (default 300000), maxTaskMemoryLimitMb
                          (default 2048), maxWaitingRequests (default 1024), redisTimeoutMs
                          (default 5000), statusIntervalMs (default 1000)`;
@@ -85,12 +86,20 @@ interface ServeSettings {
 
 /** The flags that configure a local pool: with --redis there is none here, so each is a mistake said at once. */
 const LOCAL_POOL_FLAGS = ['task', 'workers', 'timeout', 'memory', 'devices', 'backend', 'inspect'] as const;
+/** The config fields that bound a local pool's service (its pool, its task records, the payloads it holds): refused with --redis for the same reason. */
+const LOCAL_ONLY_FIELDS = ['pool', 'taskRecords', 'maxPendingPayloadBytes', 'inspect'] as const;
 
 /**
  * The cluster this service stands in front of, or undefined for a local pool. Pool flags
  * with --redis are refused in one line: they would configure nothing (hosts run the pools).
  */
-function clusterSettings(values: Record<string, string | undefined>, env: NodeJS.ProcessEnv, file: z.output<typeof fileSchema>): ClusterServiceSettingsInput | undefined {
+function clusterSettings(
+  values: Record<string, string | undefined>,
+  env: NodeJS.ProcessEnv,
+  file: z.output<typeof fileSchema>,
+  /** The fields the config file named (the parsed file also holds the schema's defaults). */
+  named: ReadonlySet<string>,
+): ClusterServiceSettingsInput | undefined {
   const redis = values.redis ?? env.POOLVISOR_REDIS ?? file.redis;
   const queue = values.queue ?? env.POOLVISOR_QUEUE ?? file.queue;
   const clusterOnly = CLUSTER_ONLY_FIELDS.filter((key) => file[key] !== undefined);
@@ -101,7 +110,10 @@ function clusterSettings(values: Record<string, string | undefined>, env: NodeJS
     }
     return undefined;
   }
-  const poolFlags = [...LOCAL_POOL_FLAGS.filter((flag) => values[flag] !== undefined).map((flag) => `--${flag}`), ...(file.pool === undefined ? [] : ['config.pool'])];
+  const poolFlags = [
+    ...LOCAL_POOL_FLAGS.filter((flag) => values[flag] !== undefined).map((flag) => `--${flag}`),
+    ...LOCAL_ONLY_FIELDS.filter((key) => named.has(key)).map((key) => `config.${key}`),
+  ];
   if (poolFlags.length > 0) {
     throw new ConfigError([
       {
@@ -138,6 +150,7 @@ export function serveSettings(argv: string[], env: NodeJS.ProcessEnv): ServeSett
   });
   const configPath = values.config ?? env.POOLVISOR_CONFIG;
   let file: z.output<typeof fileSchema> = {};
+  let named = new Set<string>();
   if (configPath) {
     let text: string;
     try {
@@ -145,11 +158,13 @@ export function serveSettings(argv: string[], env: NodeJS.ProcessEnv): ServeSett
     } catch (error) {
       throw new Error(`cannot read ${configPath}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
-    file = parseOptions(fileSchema, JSON.parse(text), 'config');
+    const raw: unknown = JSON.parse(text);
+    file = parseOptions(fileSchema, raw, 'config');
+    named = new Set(Object.keys(raw as object));
     checkToken(file.token, 'config.token');
   }
   const pick = (flag: string | undefined, name: string) => flag ?? env[`POOLVISOR_${name}`];
-  const cluster = clusterSettings(values, env, file);
+  const cluster = clusterSettings(values, env, file, named);
   // In front of a cluster no pool runs here: the POOLVISOR_* pool variables, often shared with the hosts' environment, are theirs.
   const pool = cluster === undefined ? poolOptionsFromFlags(values, env, file.pool) : {};
   // The token is checked where it came from, and named by that source, never echoed.
