@@ -1,8 +1,9 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, TaskError, WorkerCrashedError, WorkerTimeoutError } from '../src/index.js';
+import { ConfigError, TaskCancelledError, TaskError, WorkerCrashedError, WorkerTimeoutError } from '../src/index.js';
 import { clusterHosts, workerPidsOf } from './support/clusterHosts.js';
 import { eventually, isAlive } from './support/processes.js';
 import { openRedisServers } from './support/redisServer.js';
@@ -85,5 +86,39 @@ describe('a cluster of poolvisor hosts on Redis', () => {
     // Handed back by the live host's heartbeat check, not BullMQ's 30 s lock expiry.
     const redeliveredAfterMs = Math.min(...rerun.map((list) => (list[1] as [number, number, number])[2])) - killedAt;
     expect(redeliveredAfterMs).toBeLessThan(10_000);
+  }, 60_000);
+  it("settles a task cancelled while queued by another client as cancelled, for every client that waits on it", async () => {
+    const redis = await openRedis();
+    await startHost(redis, 'others', { args: ['--workers', '1'] });
+    const [waiter, canceller] = await Promise.all([client(redis, 'others'), client(redis, 'others')]);
+    const busy = waiter.run('sleep', 1500);
+    const queuedId = await waiter.submit('echo', 'never');
+    const queued = waiter.result(queuedId).catch((error: unknown) => error);
+    const keyed = waiter.run('echo', 'also never', { key: 'queued-2' }).catch((error: unknown) => error);
+    const keyedId = await canceller.submit('echo', 'also never', { key: 'queued-2' });
+    await Promise.all([canceller.cancel(queuedId), canceller.cancel(keyedId)]);
+    expect(await queued).toBeInstanceOf(TaskCancelledError);
+    expect(await keyed).toBeInstanceOf(TaskCancelledError);
+    // Asked afterwards, the cancel's tombstone says how it ended.
+    await expect(waiter.result(queuedId)).rejects.toMatchObject({ code: 'ERR_TASK_CANCELLED' });
+    expect(await busy).toBe(1500);
+  });
+
+  it('settles every task of a burst even when outcome events are trimmed from the stream before the client reads them', async () => {
+    const redis = await openRedis();
+    await startHost(redis, 'burst', { args: ['--workers', '2'] });
+    const c = await client(redis, 'burst');
+    expect(await c.run('echo', 0)).toBe(0);
+    // BullMQ trims a queue's event stream to about opts.maxLenEvents (10,000) as it writes; at 1,
+    // it keeps only the last stream node (~100 entries), so a client lagging by more loses outcomes.
+    const admin = new Redis(redis.url);
+    try {
+      await admin.hset('bull:burst.cpu:meta', 'opts.maxLenEvents', '1');
+      const results = await Promise.all(Array.from({ length: 1500 }, (_, i) => c.run('echo', i)));
+      expect(results).toEqual(results.map((_, i) => i));
+      expect(await admin.xlen('bull:burst.cpu:events')).toBeLessThan(1000);
+    } finally {
+      admin.disconnect();
+    }
   }, 60_000);
 });

@@ -57,6 +57,16 @@ function failureOf(failedReason: string | undefined): PoolError {
   return poolErrorFromData(failureDataOf(failedReason));
 }
 
+/** How often a client with waiting tasks checks that no outcome was trimmed from an event stream unread. */
+const LOST_OUTCOME_CHECK_MS = 1000;
+
+/** Orders two Redis stream ids (`<ms>-<seq>`). */
+function compareStreamIds(a: string, b: string): number {
+  const [aMs = 0, aSeq = 0] = a.split('-').map(Number);
+  const [bMs = 0, bSeq = 0] = b.split('-').map(Number);
+  return aMs - bMs || aSeq - bSeq;
+}
+
 /** BullMQ refuses `:` in custom ids and integers; a key of any shape becomes a fixed-length id. */
 const jobIdOfKey = (key: string) => `k-${createHash('sha256').update(key).digest('base64url').slice(0, 32)}`;
 
@@ -76,6 +86,8 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
   const redis = new Redis({ ...connection, maxRetriesPerRequest: null });
   redis.on('error', onError);
   const keys = clusterKeys(options.queue);
+  /** The newest event each class's QueueEvents has handed over (the outcomes and progress listened to): where its reading is, at least. */
+  const seen = new Map<DeviceClass, string>();
 
   const settle = (taskId: string, outcome: { value: unknown } | { error: Error }) => {
     progressListeners.delete(taskId);
@@ -93,11 +105,24 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
     // From the stream's newest entry as of now, not '$' at the first read (which comes a
     // little later): an outcome that lands in between would otherwise never reach its waiter.
     const [newest] = (await redis.xrevrange(queue.toKey('events'), '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+    seen.set(deviceClass, newest?.[0] ?? '0-0');
     const queueEvents = new QueueEvents(name, { connection, lastEventId: newest?.[0] ?? '0-0' });
     queueEvents.on('error', onError);
-    queueEvents.on('completed', ({ jobId, returnvalue }) => settle(`${deviceClass}/${jobId}`, { value: returnvalue }));
-    queueEvents.on('failed', ({ jobId, failedReason }) => settle(`${deviceClass}/${jobId}`, { error: failureOf(failedReason) }));
-    queueEvents.on('progress', ({ jobId, data }) => {
+    queueEvents.on('completed', ({ jobId, returnvalue }, id) => {
+      seen.set(deviceClass, id);
+      settle(`${deviceClass}/${jobId}`, { value: returnvalue });
+    });
+    queueEvents.on('failed', ({ jobId, failedReason }, id) => {
+      seen.set(deviceClass, id);
+      settle(`${deviceClass}/${jobId}`, { error: failureOf(failedReason) });
+    });
+    // A job removed before it finished was cancelled while queued, by this client or another.
+    queueEvents.on('removed', ({ jobId }) => {
+      const taskId = `${deviceClass}/${jobId}`;
+      if (waiters.has(taskId)) settle(taskId, { error: new TaskCancelledError({ taskId, stage: 'queued', reason: new Error('cancelled by a client') }) });
+    });
+    queueEvents.on('progress', ({ jobId, data }, id) => {
+      seen.set(deviceClass, id);
       const listener = progressListeners.get(`${deviceClass}/${jobId}`);
       const { fraction, detail } = (data ?? {}) as { fraction?: unknown; detail?: unknown };
       if (listener && typeof fraction === 'number') listener(fraction, detail);
@@ -115,26 +140,78 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
     return { deviceClass, jobId, queue };
   };
 
+  /**
+   * Settles the task from its job when the job has finished (or was cancelled while queued):
+   * for a task that may have settled before anyone listened, and for one whose outcome event
+   * was lost. The state first, then the job: a job read before it finished would show no result yet.
+   */
+  const settleFromJob = async (taskId: string) => {
+    const { deviceClass, jobId, queue } = locate(taskId);
+    const state = await queue.getJobState(jobId);
+    if (state === 'unknown') {
+      // Gone: a cancel while it waited leaves a tombstone. Without one it is not added yet, or no longer kept.
+      if ((await redis.exists(keys.cancelled(deviceClass, jobId))) === 1) {
+        settle(taskId, { error: new TaskCancelledError({ taskId, stage: 'queued', reason: new Error('cancelled by a client') }) });
+      }
+      return;
+    }
+    if (state !== 'completed' && state !== 'failed') return;
+    const job: Job | undefined = await queue.getJob(jobId);
+    if (job === undefined) return;
+    if (state === 'completed') settle(taskId, { value: job.returnvalue });
+    else settle(taskId, { error: failureOf(job.failedReason) });
+  };
+
   /** Waits for the task's outcome event; `check` also asks Redis, for a task that may have settled already. */
   const outcome = <T>(taskId: string, check: boolean): Promise<T> => {
-    const { jobId, queue } = locate(taskId);
+    locate(taskId);
     return new Promise<T>((resolve, reject) => {
       const list = waiters.get(taskId) ?? [];
       list.push({ resolve: resolve as (value: unknown) => void, reject });
       waiters.set(taskId, list);
-      if (!check) return;
-      // Settled already (a key seen before, or before this call): the job says how.
-      // The state first, then the job: a job read before it finished would show no result yet.
-      void (async () => {
-        const state = await queue.getJobState(jobId);
-        if (state !== 'completed' && state !== 'failed') return;
-        const job: Job | undefined = await queue.getJob(jobId);
-        if (job === undefined) return;
-        if (state === 'completed') settle(taskId, { value: job.returnvalue });
-        else settle(taskId, { error: failureOf(job.failedReason) });
-      })().catch(reject);
+      if (check) settleFromJob(taskId).catch(reject);
     });
   };
+
+  /**
+   * BullMQ caps each queue's event stream (about 10,000 entries) and trims it as it writes:
+   * a client that falls further behind than that (a burst of thousands of tasks while its
+   * event loop is busy adding them) never reads the outcomes trimmed away, and their callers
+   * would wait forever. So every second, while tasks wait: if the stream's oldest entry is
+   * newer than the newest event seen at the last check, entries may have gone unread since,
+   * and each waiting task whose job has finished (or was cancelled) is settled from its job.
+   */
+  const checkedUpTo = new Map<DeviceClass, string>(seen);
+  const recoverLostOutcomes = async () => {
+    for (const deviceClass of DEVICE_CLASSES) {
+      const since = checkedUpTo.get(deviceClass) ?? '0-0';
+      checkedUpTo.set(deviceClass, seen.get(deviceClass) ?? since);
+      const waiting = [...waiters.keys()].filter((taskId) => taskId.startsWith(`${deviceClass}/`));
+      if (waiting.length === 0) continue;
+      const queue = queues.get(deviceClass) as Queue;
+      const [oldest] = (await redis.xrange(queue.toKey('events'), '-', '+', 'COUNT', 1)) as Array<[string, string[]]>;
+      if (oldest === undefined || compareStreamIds(oldest[0], since) <= 0) continue;
+      // One round trip says which of them finished (or were cancelled); only those are read.
+      const pipeline = redis.pipeline();
+      for (const taskId of waiting) {
+        const { jobId } = locate(taskId);
+        pipeline.hget(queue.toKey(jobId), 'finishedOn').exists(keys.cancelled(deviceClass, jobId));
+      }
+      const replies = (await pipeline.exec()) ?? [];
+      const ended = waiting.filter((_, i) => replies[2 * i]?.[1] !== null || replies[2 * i + 1]?.[1] === 1);
+      await Promise.all(ended.map((taskId) => settleFromJob(taskId).catch(onError)));
+    }
+  };
+  let recovering = false;
+  const recovery = setInterval(() => {
+    if (recovering || waiters.size === 0) return;
+    recovering = true;
+    recoverLostOutcomes()
+      .catch(onError)
+      .finally(() => (recovering = false));
+  }, LOST_OUTCOME_CHECK_MS);
+  recovery.unref();
+
   const result = <T>(taskId: string) => outcome<T>(taskId, true);
 
   const cancel = async (taskId: string) => {
@@ -174,8 +251,12 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
       jobId: parsed.key !== undefined ? jobIdOfKey(parsed.key) : `${clientId}-${(nextJob += 1)}`,
     };
     const taskId = `${deviceClass}/${opts.jobId}`;
+    // A key submitted again after a cancel runs again: the cancel's tombstone goes first.
+    if (parsed.key !== undefined) await redis.del(keys.cancelled(deviceClass, opts.jobId as string));
     // A keyed task may have run before: only then is Redis asked how it ended.
     const settled = waitFor ? outcome(taskId, parsed.key !== undefined) : undefined;
+    // It may settle (a cancel, a keyed task found finished) before the add returns and the caller holds it.
+    settled?.catch(() => {});
     if (onProgress) progressListeners.set(taskId, onProgress);
     try {
       await (queues.get(deviceClass) as Queue).add(name, data, opts);
@@ -211,6 +292,7 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
       };
     },
     async close() {
+      clearInterval(recovery);
       const goodbye = (async () => {
         await Promise.all([...events.values()].map((queueEvents) => queueEvents.close()));
         await Promise.all([...queues.values()].map((queue) => queue.close()));
