@@ -9,7 +9,7 @@ import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { getSystemErrorMap, parseArgs } from 'node:util';
 import { resolvePoolOptions, type PoolOptions } from './config.js';
 import { ConfigError } from './errors.js';
-import { InferenceEngine, inferenceTaskModule, type InferenceOutcome } from './inference/engine.js';
+import { InferenceEngine, inferenceTaskModule, type InferenceOutcome } from './inference/index.js';
 import type { PoolAuditEvent } from './pool.js';
 import { clusterWorkerCommand, WORKER_USAGE } from './cluster/workerCommand.js';
 import { serve, SERVE_USAGE } from './service/serveCommand.js';

@@ -28,12 +28,3 @@ export type { PoolOptions, RunOptions, AcquireOptions, CloseOptions } from './co
 export type { TaskContext } from './runtime/protocol.js';
 export type { MemorySample, PoisonFailure, Quarantine, SerializedError, TaskFailure, TaskFailureCode } from '../machines/taskTypes.js';
 export type { DegradedInfo } from '../machines/poolLedger.js';
-export { InferenceEngine, inferenceTaskModule, classifyFailure } from './inference/engine.js';
-export type {
-  InferenceFailure,
-  InferenceFailureKind,
-  InferenceOutcome,
-  InferManyOptions,
-  InferManyProgress,
-  MechanismPosterior,
-} from './inference/engine.js';

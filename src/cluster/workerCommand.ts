@@ -33,7 +33,7 @@ export async function clusterWorkerCommand(argv: string[]): Promise<number> {
     process.stderr.write(`poolvisor worker: --redis and --queue are required\n\n${WORKER_USAGE}\n`);
     return 2;
   }
-  const { inferenceTaskModule } = await import('../inference/engine.js');
+  const { inferenceTaskModule } = await import('../inference/index.js');
   const pool = { task: inferenceTaskModule, ...poolOptionsFromFlags(values, process.env) } as PoolOptions;
   const drainTimeoutMs = wholeNumber('drain-timeout', values['drain-timeout']) ?? 30_000;
 
