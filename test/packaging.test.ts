@@ -56,7 +56,7 @@ describe('the built package', () => {
 
 describe('npm run demo', () => {
   it('shows each kind of failure and what the supervisor decided', () => {
-    const result = spawnSync(process.execPath, ['dist/src/demo.js'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    const result = spawnSync(process.execPath, ['dist/tools/demo.js'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
     expect(result.status).toBe(0);
     for (const text of ['WorkerTimeoutError', 'WorkerMemoryError', 'WorkerCrashedError', 'TaskError', 'not counted against the pool', 'no worker process is left']) {
       expect(result.stdout).toContain(text);
