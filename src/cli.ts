@@ -13,7 +13,7 @@ import { InferenceEngine, inferenceTaskModule, type InferenceOutcome } from './i
 import type { PoolAuditEvent } from './pool.js';
 import { POOL_FLAGS, poolOptionsFromFlags, wholeNumber } from './poolFlags.js';
 import { clusterWorkerCommand, WORKER_USAGE } from './cluster/workerCommand.js';
-import { serve, SERVE_USAGE } from './service/serveCommand.js';
+import { serve, SERVE_USAGE } from './service/index.js';
 
 const USAGE = `usage: poolvisor infer <links.json|links.jsonl> [options]
 
