@@ -7,10 +7,6 @@
 /** The queue of tasks that asked for no device in particular. */
 export const ANY_DEVICE = 'any';
 
-export function isGpu(device: string): boolean {
-  return device.startsWith('cuda');
-}
-
 /** Whether a worker on `device` may run a task that asked for `selector`. */
 export function deviceMatches(selector: string | undefined, device: string): boolean {
   if (selector === undefined || selector === ANY_DEVICE) return true;

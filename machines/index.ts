@@ -1,6 +1,12 @@
 /**
  * The pure state machines of poolvisor: import them to drive a pool under a
  * `SimulatedClock`, to draw them, or to supply another runtime with `.provide()`.
+ *
+ * Every decision lives here: the worker machine (one OS worker: start, run, deadline,
+ * memory kill), the supervisor machine and its ledger (the pool: dispatch, restart,
+ * degrade, leases), the policies they apply (restart backoff, poison quarantine), the
+ * queues (by priority and by device), and the I/O actors' contracts, which `src/runtime`
+ * implements. No I/O: these files import xstate and each other only.
  */
 export { workerMachine, workerStateName, deadlineLeadMs, MEMORY_EVIDENCE_SAMPLES } from './workerMachine.js';
 export type {

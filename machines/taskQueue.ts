@@ -25,14 +25,6 @@ export class TaskQueue<T extends QueueEntry> {
     return this.#live.size;
   }
 
-  has(id: string): boolean {
-    return this.#live.has(id);
-  }
-
-  get(id: string): T | undefined {
-    return this.#live.get(id);
-  }
-
   /** Appends at the back of its priority level. */
   push(entry: T): void {
     this.#level(entry.priority).push(entry);

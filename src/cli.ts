@@ -9,10 +9,11 @@ import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { getSystemErrorMap, parseArgs } from 'node:util';
 import { resolvePoolOptions, type PoolOptions } from './config.js';
 import { ConfigError } from './errors.js';
-import { InferenceEngine, inferenceTaskModule, type InferenceOutcome } from './inference/engine.js';
+import { InferenceEngine, inferenceTaskModule, type InferenceOutcome } from './inference/index.js';
 import type { PoolAuditEvent } from './pool.js';
+import { POOL_FLAGS, poolOptionsFromFlags, wholeNumber } from './poolFlags.js';
 import { clusterWorkerCommand, WORKER_USAGE } from './cluster/workerCommand.js';
-import { serve, SERVE_USAGE } from './service/serveCommand.js';
+import { serve, SERVE_USAGE } from './service/index.js';
 
 const USAGE = `usage: poolvisor infer <links.json|links.jsonl> [options]
 
@@ -86,20 +87,9 @@ function openResults(out: string | undefined): Results {
 
 interface Arguments {
   file: string;
-  workers: number | undefined;
-  timeout: number | undefined;
-  memory: number | undefined;
-  devices: string[] | undefined;
-  backend: 'process' | 'thread' | undefined;
+  pool: Omit<PoolOptions, 'task'>;
   concurrency: number | undefined;
   out: string | undefined;
-}
-
-function positiveInteger(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name}: expected a positive integer, got ${JSON.stringify(value)}`);
-  return n;
 }
 
 function parseInferArguments(argv: string[]): Arguments {
@@ -109,11 +99,7 @@ function parseInferArguments(argv: string[]): Arguments {
       args: argv,
       allowPositionals: true,
       options: {
-        workers: { type: 'string' },
-        timeout: { type: 'string' },
-        memory: { type: 'string' },
-        devices: { type: 'string' },
-        backend: { type: 'string' },
+        ...POOL_FLAGS,
         concurrency: { type: 'string' },
         out: { type: 'string' },
         help: { type: 'boolean' },
@@ -125,17 +111,11 @@ function parseInferArguments(argv: string[]): Arguments {
   const { values, positionals } = parsed;
   if (values.help) throw new UsageError('');
   if (positionals.length !== 1) throw new UsageError(`expected one links file, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
-  if (values.backend !== undefined && values.backend !== 'process' && values.backend !== 'thread') {
-    throw new UsageError(`--backend: expected process or thread, got ${JSON.stringify(values.backend)}`);
-  }
   return {
     file: positionals[0] as string,
-    workers: positiveInteger('workers', values.workers),
-    timeout: positiveInteger('timeout', values.timeout),
-    memory: positiveInteger('memory', values.memory),
-    devices: values.devices?.split(',').map((d) => d.trim()),
-    backend: values.backend as Arguments['backend'],
-    concurrency: positiveInteger('concurrency', values.concurrency),
+    // Flags only: a POOLVISOR_* environment set up for a service must not reshape a batch.
+    pool: poolOptionsFromFlags(values, {}),
+    concurrency: wholeNumber('--concurrency', values.concurrency, 1),
     out: values.out,
   };
 }
@@ -203,21 +183,14 @@ function outcomeLine(outcome: InferenceOutcome): string {
 
 async function infer(argv: string[]): Promise<number> {
   const args = parseInferArguments(argv);
-  const poolOptions: Omit<PoolOptions, 'task'> = {
-    ...(args.workers ? { maxWorkers: args.workers } : {}),
-    ...(args.timeout ? { taskTimeoutMs: args.timeout } : {}),
-    ...(args.memory ? { memoryLimitMb: args.memory } : {}),
-    ...(args.devices ? { devices: args.devices } : {}),
-    ...(args.backend ? { backend: args.backend } : {}),
-  };
   // Opening --out truncates it: a mistyped option must fail before that costs the last run's results.
-  resolvePoolOptions({ ...poolOptions, task: inferenceTaskModule });
+  resolvePoolOptions({ ...args.pool, task: inferenceTaskModule });
   const links = readLinks(args.file);
   // Before the pool: a failure here has no workers to stop.
   const results = openResults(args.out);
   let engine: InferenceEngine;
   try {
-    engine = await InferenceEngine.create(poolOptions);
+    engine = await InferenceEngine.create(args.pool);
   } catch (error) {
     results.close();
     throw error;

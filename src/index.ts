@@ -1,6 +1,13 @@
 /**
- * poolvisor: a worker pool that kills runaway tasks. The public API is this list;
- * the state machines are at `poolvisor/machines`.
+ * poolvisor: a worker pool that kills runaway tasks. The public API is this list.
+ *
+ * `src/` is the library: the facade (`pool.ts`), its options (`config.ts`) and typed
+ * errors (`errors.ts`); `runtime/`, the only code that touches the OS (processes,
+ * threads, signals, /proc, GPUs); `service/`, the HTTP service (`poolvisor serve`);
+ * `cluster/`, many hosts on BullMQ (`poolvisor/cluster`); `cli.ts`, the `poolvisor`
+ * command. The state machines that make every decision are in `machines/`
+ * (`poolvisor/machines`). `inference/` is an application of the pool, with its own
+ * entry (`poolvisor/inference`); the docs tooling is in `tools/`, outside the package.
  */
 export { createPool, Pool, Lease } from './pool.js';
 export type { PoolAuditEvent, PoolStatus, TaskSubmission, WorkerStatus } from './pool.js';
@@ -28,12 +35,3 @@ export type { PoolOptions, RunOptions, AcquireOptions, CloseOptions } from './co
 export type { TaskContext } from './runtime/protocol.js';
 export type { MemorySample, PoisonFailure, Quarantine, SerializedError, TaskFailure, TaskFailureCode } from '../machines/taskTypes.js';
 export type { DegradedInfo } from '../machines/poolLedger.js';
-export { InferenceEngine, inferenceTaskModule, classifyFailure } from './inference/engine.js';
-export type {
-  InferenceFailure,
-  InferenceFailureKind,
-  InferenceOutcome,
-  InferManyOptions,
-  InferManyProgress,
-  MechanismPosterior,
-} from './inference/engine.js';

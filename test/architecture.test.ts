@@ -49,6 +49,23 @@ describe('the layers', () => {
     expect(offenders).toEqual([]);
   });
 
+  it('keeps the inference an application: it uses the library through its public entry, and is used through its own', () => {
+    const inward = sourceFiles('src/inference').flatMap((file) =>
+      importsOf(file)
+        .filter((spec) => spec.startsWith('.') && !spec.startsWith('./') && spec !== '../index.js')
+        .map((spec) => `${file} imports ${spec}`),
+    );
+    expect(inward).toEqual([]);
+    const outward = sourceFiles('src')
+      .filter((file) => !file.startsWith('src/inference/'))
+      .flatMap((file) =>
+        importsOf(file)
+          .filter((spec) => spec.includes('inference/') && !spec.endsWith('inference/index.js'))
+          .map((spec) => `${file} imports ${spec}`),
+      );
+    expect(outward).toEqual([]);
+  });
+
   it('exports an explicit list from the public entry', () => {
     const index = readFileSync(join(root, 'src/index.ts'), 'utf8');
     expect(index).not.toMatch(/export \* from/);

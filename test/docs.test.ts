@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { withMachineDiagrams } from '../src/architectureDiagrams.js';
+import { withMachineDiagrams } from '../tools/architectureDiagrams.js';
 
 const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), 'utf8');
 

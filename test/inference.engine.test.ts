@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InferenceEngine, type InferenceOutcome } from '../src/index.js';
+import { InferenceEngine, type InferenceOutcome } from '../src/inference/index.js';
 import { liveWorkerChildren } from './support/processes.js';
 import { hungryLink, invalidLink, slowLink, validLink } from './support/links.js';
 

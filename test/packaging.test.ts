@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { validLink } from './support/links.js';
 import { eventually, fixture, isAlive } from './support/processes.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -21,6 +22,25 @@ describe('the built package', () => {
     expect(JSON.parse(result.stdout)).toEqual({ value: 'from dist', timeout: 'function', machine: 'supervisor' });
   });
 
+  it("offers the inference application at 'poolvisor/inference', apart from the library's entry", () => {
+    const script = `
+      import * as library from 'poolvisor';
+      import { InferenceEngine, inferenceTaskModule, classifyFailure } from 'poolvisor/inference';
+      const engine = await InferenceEngine.create({ maxWorkers: 1 });
+      const posterior = await engine.inferMechanism(${JSON.stringify(validLink(1))});
+      await engine.close();
+      console.log(JSON.stringify({
+        inLibrary: ['InferenceEngine', 'inferenceTaskModule', 'classifyFailure'].filter((name) => name in library),
+        taskModule: inferenceTaskModule.pathname.endsWith('/dist/src/inference/tasks.js'),
+        classify: typeof classifyFailure,
+        mean: posterior.posterior.mean > 0,
+      }));
+    `;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual({ inLibrary: [], taskModule: true, classify: 'function', mean: true });
+  });
+
   it('leaves no worker behind when the host process is SIGKILLed', async () => {
     const host = spawn(process.execPath, [fileURLToPath(fixture('hostThatDies.mjs'))], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     const [line] = (await once(host.stdout, 'data')) as [Buffer];
@@ -36,7 +56,7 @@ describe('the built package', () => {
 
 describe('npm run demo', () => {
   it('shows each kind of failure and what the supervisor decided', () => {
-    const result = spawnSync(process.execPath, ['dist/src/demo.js'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    const result = spawnSync(process.execPath, ['dist/tools/demo.js'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
     expect(result.status).toBe(0);
     for (const text of ['WorkerTimeoutError', 'WorkerMemoryError', 'WorkerCrashedError', 'TaskError', 'not counted against the pool', 'no worker process is left']) {
       expect(result.stdout).toContain(text);

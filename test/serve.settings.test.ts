@@ -18,6 +18,16 @@ describe('poolvisor serve settings', () => {
     expect(serveSettings([], {})).toMatchObject({ host: '127.0.0.1', port: 7070, drainTimeoutMs: 30_000, token: undefined });
   });
 
+  it('read the pool flags as poolvisor infer does, naming the flag or the variable a bad value came from', () => {
+    expect(() => serveSettings(['--workers', 'many'], {})).toThrow('--workers: expected a positive integer, got "many"');
+    expect(() => serveSettings([], { POOLVISOR_MEMORY: '0' })).toThrow('POOLVISOR_MEMORY: expected a positive integer, got "0"');
+    expect(() => serveSettings(['--backend', 'fiber'], {})).toThrow('--backend: expected process or thread, got "fiber"');
+    expect(() => serveSettings([], { POOLVISOR_PORT: '70.5' })).toThrow('POOLVISOR_PORT: expected a whole number, got "70.5"');
+    const infer = spawnSync(process.execPath, ['dist/src/cli.js', 'infer', 'links.jsonl', '--workers', 'many'], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    expect(infer.status).toBe(2);
+    expect(infer.stderr).toBe('poolvisor infer: --workers: expected a positive integer, got "many"\n');
+  });
+
   it("check the service's own bounds in the config file, naming the field", () => {
     const dir = mkdtempSync(join(tmpdir(), 'poolvisor-serve-'));
     const config = join(dir, 'limits.json');

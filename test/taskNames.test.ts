@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { inferenceTaskModule } from '../src/inference/engine.js';
+import { inferenceTaskModule } from '../src/inference/index.js';
 import { createPool, TaskError, type Pool } from '../src/index.js';
 import type { FromWorker } from '../src/runtime/protocol.js';
 import { createTaskRunner, taskNames } from '../src/runtime/worker/taskRunner.js';

@@ -1,6 +1,10 @@
 /**
- * poolvisor's cluster mode: many hosts, each a local pool, fed by BullMQ queues on Redis.
- * Depends on the pool's public API only.
+ * `poolvisor/cluster`: many hosts, each a local pool, fed by BullMQ queues on Redis.
+ * A host is `clusterWorker.ts` (`poolvisor worker` is `workerCommand.ts`); callers submit
+ * and await with `clusterClient.ts`; `hostRegistry.ts` keeps the hosts' heartbeats, and
+ * the job data, views and events are what both sides read and write in Redis. Runs on
+ * the pool's public API and its option schemas; `poolvisor serve --redis` stands in
+ * front of it (`src/service/clusterApp.ts`).
  */
 export { createClusterWorker } from './clusterWorker.js';
 export type { ClusterWorker, ClusterWorkerOptions } from './clusterWorker.js';

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { PoolOptions } from '../index.js';
-import { POOL_FLAGS, poolOptionsFromFlags, wholeNumber } from '../poolFlags.js';
+import { POOL_FLAGS, poolOptionsFromFlags, SERVICE_FLAGS, wholeNumber } from '../poolFlags.js';
 
 export const WORKER_USAGE = `usage: poolvisor worker --redis URL --queue NAME [options]
 
@@ -24,6 +24,7 @@ export async function clusterWorkerCommand(argv: string[]): Promise<number> {
     options: {
       redis: { type: 'string' },
       queue: { type: 'string' },
+      ...SERVICE_FLAGS,
       ...POOL_FLAGS,
     },
   });
@@ -33,9 +34,9 @@ export async function clusterWorkerCommand(argv: string[]): Promise<number> {
     process.stderr.write(`poolvisor worker: --redis and --queue are required\n\n${WORKER_USAGE}\n`);
     return 2;
   }
-  const { inferenceTaskModule } = await import('../inference/engine.js');
+  const { inferenceTaskModule } = await import('../inference/index.js');
   const pool = { task: inferenceTaskModule, ...poolOptionsFromFlags(values, process.env) } as PoolOptions;
-  const drainTimeoutMs = wholeNumber('drain-timeout', values['drain-timeout']) ?? 30_000;
+  const drainTimeoutMs = wholeNumber('--drain-timeout', values['drain-timeout']) ?? 30_000;
 
   // Loaded here, not at the CLI's start: `serve` and `infer` need no BullMQ.
   const { createClusterWorker } = await import('./clusterWorker.js');

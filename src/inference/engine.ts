@@ -1,5 +1,5 @@
-import type { PoolOptions, RunOptions } from '../config.js';
 import {
+  createPool,
   PoolError,
   ResultNotSerializableError,
   TaskCancelledError,
@@ -7,8 +7,10 @@ import {
   WorkerCrashedError,
   WorkerMemoryError,
   WorkerTimeoutError,
-} from '../errors.js';
-import { createPool, type Pool } from '../pool.js';
+  type Pool,
+  type PoolOptions,
+  type RunOptions,
+} from '../index.js';
 import type { inferMechanism } from './tasks.js';
 
 /** The task module with `inferMechanism`, to pass as `createPool({ task })`. */

@@ -4,7 +4,7 @@ import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import { workerMachine, workerStateName } from '../../machines/workerMachine.js';
 import { DEFAULT_MEMORY_LIMIT_MB, DEFAULT_TASK_TIMEOUT_MS, type PoolOptions } from '../config.js';
 import { poolErrorData } from '../errors.js';
-import { inferenceTaskModule } from '../inference/engine.js';
+import { inferenceTaskModule } from '../inference/index.js';
 import { describeMachine } from '../machineGraph.js';
 import { createPool, type Pool } from '../pool.js';
 import { EventLog } from './eventLog.js';

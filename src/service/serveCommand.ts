@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { parseOptions, poolOptionsSchema, type PoolOptions } from '../config.js';
-import { POOL_FLAGS, poolOptionsFromFlags, wholeNumber } from '../poolFlags.js';
+import { flagOrEnv, POOL_FLAGS, poolOptionsFromFlags, SERVICE_FLAGS, wholeNumber } from '../poolFlags.js';
 import { checkToken, isLoopback, MIN_TOKEN_LENGTH } from './accessControl.js';
 import { ConfigError } from '../errors.js';
 import { createService } from './app.js';
@@ -142,6 +142,7 @@ export function serveSettings(argv: string[], env: NodeJS.ProcessEnv): ServeSett
       'allowed-hosts': { type: 'string' },
       redis: { type: 'string' },
       queue: { type: 'string' },
+      ...SERVICE_FLAGS,
       ...POOL_FLAGS,
       cors: { type: 'string' },
       inspect: { type: 'string' },
@@ -164,6 +165,10 @@ export function serveSettings(argv: string[], env: NodeJS.ProcessEnv): ServeSett
     checkToken(file.token, 'config.token');
   }
   const pick = (flag: string | undefined, name: string) => flag ?? env[`POOLVISOR_${name}`];
+  const whole = (flag: string) => {
+    const { value, source } = flagOrEnv(flag, values, env);
+    return wholeNumber(source, value);
+  };
   const cluster = clusterSettings(values, env, file, named);
   // In front of a cluster no pool runs here: the POOLVISOR_* pool variables, often shared with the hosts' environment, are theirs.
   const pool = cluster === undefined ? poolOptionsFromFlags(values, env, file.pool) : {};
@@ -177,11 +182,11 @@ export function serveSettings(argv: string[], env: NodeJS.ProcessEnv): ServeSett
   const hosts = pick(values['allowed-hosts'], 'ALLOWED_HOSTS')?.split(',') ?? file.allowedHosts;
   return {
     host: pick(values.host, 'HOST') ?? file.host ?? '127.0.0.1',
-    port: wholeNumber('port', pick(values.port, 'PORT')) ?? file.port ?? 7070,
+    port: whole('port') ?? file.port ?? 7070,
     token,
     allowedHosts: hosts?.map((h) => h.trim()).filter(Boolean),
     authFailures: file.authFailures,
-    drainTimeoutMs: wholeNumber('drain-timeout', pick(values['drain-timeout'], 'DRAIN_TIMEOUT')) ?? file.drainTimeoutMs ?? 30_000,
+    drainTimeoutMs: whole('drain-timeout') ?? file.drainTimeoutMs ?? 30_000,
     cors: (pick(values.cors, 'CORS')?.split(',') ?? file.cors ?? []).map((o) => o.trim()).filter(Boolean),
     inspect: pick(values.inspect, 'INSPECT') ?? file.inspect,
     resultLingerMs: file.resultLingerMs ?? 5000,

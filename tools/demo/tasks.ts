@@ -1,6 +1,6 @@
 /**
  * The demo's task module: one well-behaved task and the misbehaviours a pool must
- * survive. Loaded inside worker processes by `npm start`.
+ * survive. Loaded inside worker processes by `npm run demo:pool`.
  */
 
 /** Estimates π by Monte Carlo with a small seeded PRNG: honest CPU work. */

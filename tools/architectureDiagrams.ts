@@ -1,6 +1,5 @@
-import { supervisorMachine } from '../machines/supervisorMachine.js';
-import { workerMachine } from '../machines/workerMachine.js';
-import { describeMachine, graphToMermaid } from './machineGraph.js';
+import { supervisorMachine, workerMachine } from '../machines/index.js';
+import { describeMachine, graphToMermaid } from '../src/machineGraph.js';
 
 const MACHINES = { worker: workerMachine, supervisor: supervisorMachine } as const;
 

@@ -3,9 +3,9 @@
  * from the machine definitions. `--check` only reports whether they are current.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { withMachineDiagrams } from '../architectureDiagrams.js';
+import { withMachineDiagrams } from './architectureDiagrams.js';
 
-const file = new URL('../../../docs/architecture.md', import.meta.url);
+const file = new URL('../../docs/architecture.md', import.meta.url);
 const current = readFileSync(file, 'utf8');
 const next = withMachineDiagrams(current);
 if (process.argv.includes('--check')) {

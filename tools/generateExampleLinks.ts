@@ -2,10 +2,10 @@
  * Writes docs/examples/links.jsonl: 200 causal links of a (fictional) municipal
  * development plan, generated from a fixed seed so the file is reproducible, with a
  * few links pathological by their own size and a few malformed ones.
- * Run: npm run build && node dist/src/scripts/generateExampleLinks.js
+ * Run: npm run docs:examples
  */
 import { writeFileSync } from 'node:fs';
-import { createRandom } from '../inference/mcmc.js';
+import { createRandom } from '../src/inference/mcmc.js';
 
 const random = createRandom(2024);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
@@ -103,6 +103,6 @@ for (let i = 1; i <= 200; i += 1) {
 // And one line that is not JSON at all, as a hand edit leaves it.
 lines.splice(120, 0, '{"id": "PDM-L-roto", "causeId": "programa:catastro", "evidence": [');
 
-const target = new URL('../../../docs/examples/links.jsonl', import.meta.url);
+const target = new URL('../../docs/examples/links.jsonl', import.meta.url);
 writeFileSync(target, `${lines.join('\n')}\n`);
 console.log(`wrote ${lines.length} lines to docs/examples/links.jsonl`);

@@ -1,8 +1,8 @@
 /**
- * `npm start`: runs a small batch with misbehaving tasks among honest ones, and
- * prints what happened to each task and to each worker.
+ * `npm run demo:pool`: runs a small batch with misbehaving tasks among honest ones, and
+ * prints what happened to each task and to each worker. Uses only the public API.
  */
-import { createPool, type PoolAuditEvent, PoolError } from './index.js';
+import { createPool, type PoolAuditEvent, PoolError } from '../src/index.js';
 
 interface Job {
   readonly label: string;
