@@ -22,6 +22,8 @@ export type {
   RunningTask,
 } from './workerMachine.js';
 export { supervisorMachine } from './supervisorMachine.js';
+export { readPoolView, readStateChange, readTaskNames, statePath } from './poolStatus.js';
+export type { PoolState, PoolView, StateChange, SupervisorSnapshot, WorkerView } from './poolStatus.js';
 export type { SupervisorContext, SupervisorEvent, SupervisorInput } from './supervisorMachine.js';
 export { PoolLedger, RUN_AHEAD_BUDGET_MS, PROBE_STABLE_MS } from './poolLedger.js';
 export type { DegradedInfo, Fingerprinter, LedgerCounts, LedgerEffects, LedgerMode, Probe, Slot } from './poolLedger.js';

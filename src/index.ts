@@ -10,7 +10,7 @@
  * entry (`poolvisor/inference`); the docs tooling is in `tools/`, outside the package.
  */
 export { createPool, Pool, Lease } from './pool.js';
-export type { PoolAuditEvent, PoolStatus, TaskSubmission, WorkerStatus } from './pool.js';
+export type { PoolAuditEvent, PoolStatus, SupervisorInspection, TaskSubmission, WorkerStatus } from './pool.js';
 export {
   PoolError,
   WorkerTimeoutError,

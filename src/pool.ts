@@ -3,12 +3,12 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serialize } from 'node:v8';
-import { createActor, type Actor } from 'xstate';
-import type { DegradedInfo, LedgerCounts } from '../machines/poolLedger.js';
+import { createActor, type Actor, type StateValue } from 'xstate';
 import type { PoolEvent, TaskRequest } from '../machines/poolEvents.js';
 import { supervisorMachine } from '../machines/supervisorMachine.js';
 import type { TaskFailure } from '../machines/taskTypes.js';
-import { workerMachine, workerStateName, type WorkerContext, type WorkerStateName } from '../machines/workerMachine.js';
+import { readPoolView, readTaskNames, type PoolView, type WorkerView } from '../machines/poolStatus.js';
+import { workerMachine } from '../machines/workerMachine.js';
 import {
   acquireOptionsSchema,
   closeOptionsSchema,
@@ -54,35 +54,11 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
  */
 export type PoolAuditEvent = DistributiveOmit<Exclude<PoolEvent, { type: 'tasks.failed' }>, 'value'> & { readonly at: number };
 
-export interface WorkerStatus {
-  readonly id: string;
-  readonly state: WorkerStateName;
-  readonly pid: number | undefined;
-  readonly device: string;
-  /** Last sampled resident memory of the worker's process tree. */
-  readonly rssBytes: number;
-  /** Last sampled GPU memory of the worker's process tree (GPU workers, when sampled). */
-  readonly gpuBytes: number | undefined;
-  readonly taskId: string | undefined;
-  readonly leaseId: string | undefined;
-  /** How many times this slot's worker has been replaced. */
-  readonly restarts: number;
-  /** How many OS workers this slot has run, the current one included. */
-  readonly generation: number;
-}
+/** One worker as the pool's read model shows it (machines/poolStatus.ts). */
+export type WorkerStatus = WorkerView;
 
-export interface PoolStatus {
-  readonly state: 'running' | 'draining' | 'degraded' | 'stopping' | 'closed';
-  /** Set once the restart-intensity limit was passed: why, and the last error. */
-  readonly degraded: DegradedInfo | undefined;
-  /** Tasks waiting: in the queue, or handed to a worker behind its current task. */
-  readonly queued: number;
-  readonly running: number;
-  readonly workers: readonly WorkerStatus[];
-  readonly counts: Readonly<LedgerCounts>;
+export interface PoolStatus extends PoolView {
   readonly gpu: GpuStatus;
-  /** Inputs refused as poison right now (see the `quarantine` option). */
-  readonly quarantined: number;
   /** What an idle worker was measured to need at start (resident memory), the floor for any memory limit; undefined where not measured. */
   readonly idleWorkerBytes: number | undefined;
 }
@@ -112,6 +88,13 @@ interface PendingLease {
 }
 
 type SupervisorActor = Actor<typeof supervisorMachine>;
+
+/** What {@link Pool.actor} shows of the supervisor actor. */
+export interface SupervisorInspection {
+  readonly id: string;
+  readonly sessionId: string;
+  getSnapshot(): { readonly value: StateValue; readonly status: 'active' | 'done' | 'error' | 'stopped' };
+}
 
 function resolveTaskModule(task: URL | string): string {
   let url: URL;
@@ -144,8 +127,7 @@ function resolveTaskModule(task: URL | string): string {
  * ```
  */
 export class Pool {
-  /** The supervisor actor: inspect it, or read its snapshot. */
-  readonly actor: SupervisorActor;
+  readonly #actor: SupervisorActor;
   readonly options: Readonly<ResolvedPoolOptions>;
   readonly #pending = new Map<string, PendingTask>();
   readonly #leaseWaiters = new Map<string, PendingLease>();
@@ -161,7 +143,7 @@ export class Pool {
 
   /** @internal use {@link createPool} */
   constructor(actor: SupervisorActor, options: ResolvedPoolOptions, disposeRuntime: () => Promise<void>, gpuStatus: () => GpuStatus) {
-    this.actor = actor;
+    this.#actor = actor;
     this.options = options;
     this.#disposeRuntime = disposeRuntime;
     this.#gpuStatus = gpuStatus;
@@ -176,6 +158,15 @@ export class Pool {
         this.#leaseWaiters.clear();
       },
     });
+  }
+
+  /**
+   * The supervisor actor, for inspection: its state and its snapshots' status. What it holds
+   * (its context, its children) stays inside; read the pool with {@link Pool.status}, and
+   * XState's inspection events with the `inspect` option.
+   */
+  get actor(): SupervisorInspection {
+    return this.#actor;
   }
 
   /**
@@ -233,13 +224,13 @@ export class Pool {
       const onAbort = signal
         ? () => {
             this.#leaseWaiters.delete(leaseId);
-            this.actor.send({ type: 'lease.release', leaseId });
+            this.#actor.send({ type: 'lease.release', leaseId });
             reject(new TaskCancelledError({ taskId: leaseId, stage: 'queued', reason: signal.reason }));
           }
         : undefined;
       if (signal && onAbort) signal.addEventListener('abort', onAbort, { once: true });
       this.#leaseWaiters.set(leaseId, { resolve, reject, signal, onAbort });
-      this.actor.send({ type: 'lease.acquire', leaseId, priority: opts.priority ?? 0, device: opts.device, timeoutMs });
+      this.#actor.send({ type: 'lease.acquire', leaseId, priority: opts.priority ?? 0, device: opts.device, timeoutMs });
     });
   }
 
@@ -248,56 +239,16 @@ export class Pool {
    * last list seen is kept, so it does not go empty while every worker restarts.
    */
   taskNames(): readonly string[] {
-    const snapshot = this.actor.getSnapshot();
-    for (const slot of snapshot.context.ledger.slots) {
-      const child = snapshot.children[slot.actorId as keyof typeof snapshot.children] as { getSnapshot(): { context: WorkerContext } } | undefined;
-      const tasks = child?.getSnapshot().context.worker?.tasks;
-      if (tasks !== undefined && tasks.length > 0) {
-        this.#taskNames = tasks;
-        break;
-      }
-    }
+    this.#taskNames = readTaskNames(this.#actor.getSnapshot()) ?? this.#taskNames;
     return this.#taskNames;
   }
 
+
   /** A consistent picture of the pool now: every worker's state, pid, memory and task. */
   status(): PoolStatus {
-    const snapshot = this.actor.getSnapshot();
-    const ledger = snapshot.context.ledger;
-    const workers = ledger.slots.map((slot): WorkerStatus => {
-      const child = snapshot.children[slot.actorId as keyof typeof snapshot.children] as
-        | { getSnapshot(): { value: unknown; context: WorkerContext } }
-        | undefined;
-      const worker = child?.getSnapshot();
-      return {
-        id: slot.workerId,
-        state: worker ? workerStateName(worker.value) : 'stopped',
-        pid: slot.stopped ? undefined : slot.pid,
-        device: slot.device,
-        rssBytes: worker?.context.rssBytes ?? 0,
-        gpuBytes: worker?.context.gpuBytes,
-        taskId: slot.taskId,
-        leaseId: slot.leaseId,
-        restarts: slot.restarts,
-        generation: slot.generation,
-      };
-    });
-    // The top-level state: `degraded` has substates of its own (waiting, probing, confirming).
-    const value = snapshot.status === 'done' ? 'closed' : (topLevelState(snapshot.value) as PoolStatus['state']);
-    const waitingInWorkers = ledger.waitingInWorkers;
-    return {
-      state: value,
-      degraded: ledger.degraded,
-      // Tasks handed to a worker behind its current one have not started: they are waiting.
-      queued: ledger.queue.size + waitingInWorkers,
-      running: ledger.running.size - waitingInWorkers,
-      workers,
-      counts: { ...ledger.counts },
-      gpu: this.#gpuStatus(),
-      quarantined: ledger.quarantinedCount,
-      idleWorkerBytes: this.#idleWorkerBytes,
-    };
+    return { ...readPoolView(this.#actor.getSnapshot()), gpu: this.#gpuStatus(), idleWorkerBytes: this.#idleWorkerBytes };
   }
+
 
   /**
    * Subscribes to the audit trail: `task.submitted/started/progress/succeeded/failed/retrying`,
@@ -319,9 +270,9 @@ export class Pool {
     if (this.#closing) return this.#closing;
     const { drainTimeoutMs } = parseOptions(closeOptionsSchema, options);
     const stopped = new Promise<void>((resolve) => {
-      const snapshot = this.actor.getSnapshot();
+      const snapshot = this.#actor.getSnapshot();
       if (snapshot.status !== 'active') return resolve();
-      const subscription = this.actor.subscribe({
+      const subscription = this.#actor.subscribe({
         next: (next) => {
           if (next.status === 'done') {
             subscription.unsubscribe();
@@ -330,7 +281,7 @@ export class Pool {
         },
         error: () => resolve(),
       });
-      this.actor.send({ type: 'pool.close', drainTimeoutMs });
+      this.#actor.send({ type: 'pool.close', drainTimeoutMs });
     });
     this.#closing = stopped.then(() => this.#disposeRuntime());
     return this.#closing;
@@ -352,12 +303,12 @@ export class Pool {
 
   /** @internal */
   releaseLease(leaseId: string): void {
-    if (this.actor.getSnapshot().status === 'active') this.actor.send({ type: 'lease.release', leaseId });
+    if (this.#actor.getSnapshot().status === 'active') this.#actor.send({ type: 'lease.release', leaseId });
   }
 
   #refusal(): Error | undefined {
     if (this.#fatal !== undefined) return new PoolError('ERR_POOL_INTERNAL', `the pool's supervisor failed: ${String(this.#fatal)}`, { cause: this.#fatal });
-    if (this.#closing || this.actor.getSnapshot().status !== 'active') return new PoolClosedError();
+    if (this.#closing || this.#actor.getSnapshot().status !== 'active') return new PoolClosedError();
     return undefined;
   }
 
@@ -434,14 +385,14 @@ export class Pool {
     let sending = true;
     let refusal: Error | undefined;
     const result = new Promise((resolve, reject) => {
-      const onAbort = signal ? () => this.actor.send({ type: 'task.cancel', taskId: id }) : undefined;
+      const onAbort = signal ? () => this.#actor.send({ type: 'task.cancel', taskId: id }) : undefined;
       if (signal && onAbort) signal.addEventListener('abort', onAbort, { once: true });
       const rejectAndNote = (error: Error) => {
         if (sending) refusal = error;
         reject(error);
       };
       this.#pending.set(id, { resolve, reject: rejectAndNote, signal, onAbort, onProgress: opts?.onProgress });
-      this.actor.send({ type: 'task.submit', task });
+      this.#actor.send({ type: 'task.submit', task });
     });
     sending = false;
     return { taskId: id, result, refusal };
@@ -727,10 +678,6 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
   actor.on('pool.recovered', () => runtime.prepareSpares(devices));
   if (pool.status().state === 'running') runtime.prepareSpares(devices);
   return pool;
-}
-
-function topLevelState(value: unknown): string {
-  return typeof value === 'string' ? value : (Object.keys(value as object)[0] as string);
 }
 
 function memoryFloorError(memoryLimitMb: number, idleBytes: number): ConfigError {

@@ -38,6 +38,16 @@ describe('the layers', () => {
     }
   });
 
+  it('reads a pool through the read model only: nothing outside machines/ reaches into snapshots or the ledger', () => {
+    const offenders = [...sourceFiles('src'), ...sourceFiles('tools')].flatMap((file) => {
+      const text = readFileSync(join(root, file), 'utf8');
+      return [/\.children\b/, /context\.ledger\b/, /getSnapshot\(\)\.context\b/]
+        .filter((pattern) => pattern.test(text))
+        .map((pattern) => `${file} uses ${pattern.source}`);
+    });
+    expect(offenders).toEqual([]);
+  });
+
   it('lets only src/runtime touch processes and /proc', () => {
     const offenders = sourceFiles('src')
       .filter((file) => !file.startsWith('src/runtime/'))

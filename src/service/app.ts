@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { InspectionEvent } from 'xstate';
 import { supervisorMachine } from '../../machines/supervisorMachine.js';
-import { workerMachine, workerStateName } from '../../machines/workerMachine.js';
+import { readStateChange } from '../../machines/poolStatus.js';
+import { workerMachine } from '../../machines/workerMachine.js';
 import { DEFAULT_MEMORY_LIMIT_MB, DEFAULT_TASK_TIMEOUT_MS, type PoolOptions } from '../config.js';
 import { poolErrorData } from '../errors.js';
 import { inferenceTaskModule } from '../inference/index.js';
@@ -49,12 +50,6 @@ export interface Service {
   close(drainTimeoutMs?: number, resultLingerMs?: number): Promise<void>;
 }
 
-function statePath(value: unknown): string {
-  if (typeof value === 'string') return value;
-  const [key, child] = Object.entries(value as Record<string, unknown>)[0] ?? ['', ''];
-  return `${key}.${statePath(child)}`;
-}
-
 /**
  * Builds the service over one pool: the HTTP API, the event stream, the metrics and
  * the dashboard. Builds, never listens: the CLI listens, tests use `app.inject`.
@@ -68,15 +63,10 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
   // Every state change of every worker (and of the supervisor), from XState's own inspection events.
   const inspect = (event: InspectionEvent) => {
     options.inspect?.(event);
-    if (event.type !== '@xstate.snapshot') return;
-    const snapshot = event.snapshot as { value?: unknown; context?: { workerId?: unknown } };
-    const isRoot = event.actorRef.sessionId === event.rootId;
-    const actor = isRoot ? 'supervisor' : typeof snapshot.context?.workerId === 'string' ? snapshot.context.workerId : undefined;
-    if (actor === undefined || snapshot.value === undefined) return;
-    const path = statePath(snapshot.value);
-    if (lastState.get(actor) === path) return;
-    lastState.set(actor, path);
-    events.append('state', { actor, path, state: isRoot ? path : workerStateName(snapshot.value), at: Date.now() });
+    const change = readStateChange(event);
+    if (change === undefined || lastState.get(change.actor) === change.path) return;
+    lastState.set(change.actor, change.path);
+    events.append('state', { ...change, at: Date.now() });
   };
   const pool = await createPool({
     task: inferenceTaskModule,

@@ -1,4 +1,4 @@
-import { createActor, fromCallback, fromPromise, SimulatedClock, type AnyActorRef } from 'xstate';
+import { createActor, fromCallback, fromPromise, SimulatedClock, type AnyActorRef, type InspectionEvent } from 'xstate';
 import {
   supervisorMachine,
   workerMachine,
@@ -52,7 +52,7 @@ export class FakeRuntime {
         this.failStarts.set(this.failStarts.has(input.workerId) ? input.workerId : '*', left - 1);
         return Promise.reject(Object.assign(new SyntaxError('Unexpected token in task module'), { code: 'ERR_LOAD' }));
       }
-      const worker: StartedWorker = { pid: 1000 * (input.slot + 1) + input.generation, handle: input.workerId };
+      const worker: StartedWorker = { pid: 1000 * (input.slot + 1) + input.generation, handle: input.workerId, tasks: ['work'] };
       if (this.autoStart) return Promise.resolve(worker);
       return new Promise<StartedWorker>((resolve) => this.#pendingStarts.set(input.workerId, resolve));
     }),
@@ -202,6 +202,7 @@ export function startSupervisor(
   runtime: FakeRuntime,
   overrides: Partial<SupervisorInput> = {},
   workerGuards: Parameters<typeof workerMachine.provide>[0]['guards'] = {},
+  inspect?: (event: InspectionEvent) => void,
 ) {
   const input: SupervisorInput = {
     devices: ['cpu', 'cpu'],
@@ -216,7 +217,7 @@ export function startSupervisor(
   const worker = workerMachine.provide({ actors: runtime.actors, guards: workerGuards });
   const machine = supervisorMachine.provide({ actors: { worker } });
   const events: PoolEvent[] = [];
-  const actor = createActor(machine, { input, clock: runtime.clock });
+  const actor = createActor(machine, { input, clock: runtime.clock, ...(inspect ? { inspect } : {}) });
   actor.on('*', (event) => {
     events.push(event as PoolEvent);
   });
