@@ -1,7 +1,27 @@
 import { describe, expect, it } from 'vitest';
-import { createActor, fromCallback, fromPromise, SimulatedClock, type AnyStateNode, type AnyTransitionDefinition } from 'xstate';
+import {
+  createActor,
+  fromCallback,
+  fromPromise,
+  getInitialMicrosteps,
+  getNextTransitions,
+  getStateNodes,
+  SimulatedClock,
+  type AnyEventObject,
+  type AnyMachineSnapshot,
+  type AnyStateNode,
+  type AnyTransitionDefinition,
+} from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
-import { deadlineLeadMs, workerMachine, type WorkerContext, type WorkerEvent, type WorkerInput } from '../machines/index.js';
+import {
+  deadlineLeadMs,
+  MEMORY_EVIDENCE_SAMPLES,
+  workerMachine,
+  type WorkerContext,
+  type WorkerEvent,
+  type WorkerInput,
+  type WorkerNotification,
+} from '../machines/index.js';
 import { createRecorder, MiB, task, testWorkerSettings } from './support/fakeRuntime.js';
 
 /**
@@ -10,7 +30,13 @@ import { createRecorder, MiB, task, testWorkerSettings } from './support/fakeRun
  * accepts, and each extended path is replayed on a live actor whose I/O actors never
  * act by themselves — every happening is an event of the path, and every timer is
  * moved by a SimulatedClock. The test then demands that every transition the machine
- * defines was taken: a new transition without coverage fails here.
+ * defines was taken: a new transition without coverage fails here. At every state a
+ * replay reaches, the invariants of that state are asserted on the live actor's context
+ * and on what the parent was told; every state must have been checked so.
+ *
+ * Only XState's public API is used (no `_nodes`, no `_transitions`): a state's nodes come
+ * from `getStateNodes`, and the transition a microstep took is worked out from the state
+ * before it with `getTransitionData` / `getNextTransitions`, as XState itself selects it.
  */
 
 const RUNNING_TASK = task('t1', { timeoutMs: 1000, memoryLimitBytes: 100 * MiB });
@@ -80,21 +106,147 @@ const idleActors = {
   workerConnection: fromCallback(() => {}),
   memoryPoller: fromCallback(() => {}),
 };
+const machine = workerMachine.provide({ actors: idleActors as never });
 
-function replay(events: readonly WorkerEvent[], covered: Set<string>): { value: unknown } {
+/** The ids of the state nodes a snapshot is in, ancestors included. */
+const activeIds = (snapshot: { value: unknown }): Set<string> =>
+  new Set(getStateNodes(machine.root, snapshot.value as never).map((node: AnyStateNode) => node.id));
+
+/** The deepest state a snapshot is in: its atomic state's id. */
+function atomicId(snapshot: { value: unknown }): string {
+  const ids = [...activeIds(snapshot)];
+  return ids.reduce((deepest, id) => (id.split('.').length > deepest.split('.').length ? id : deepest));
+}
+
+function guardHolds(t: AnyTransitionDefinition, snapshot: AnyMachineSnapshot, event: AnyEventObject): boolean {
+  if (t.guard === undefined) return true;
+  const name = typeof t.guard === 'string' ? t.guard : (t.guard as { type?: string }).type;
+  const guard = name === undefined ? undefined : (machine.implementations.guards as Record<string, unknown>)[name];
+  if (typeof guard !== 'function') throw new Error(`cannot evaluate the guard of ${transitionKey(t)}`);
+  return Boolean(guard({ context: snapshot.context, event }, undefined));
+}
+
+/**
+ * The transitions one microstep took, from the state before it: the event's own (the first
+ * microstep of a delivered event), else an enabled eventless one, else those of a raised event.
+ * This is the order XState's macrostep selects them in; the worker has no parallel states.
+ */
+function transitionsTaken(before: AnyMachineSnapshot, event: AnyEventObject, delivered: boolean): AnyTransitionDefinition[] {
+  if (delivered && event.type !== 'xstate.init') return machine.getTransitionData(before as never, event as never);
+  const eventless = getNextTransitions(before).find((t) => t.eventType === '' && guardHolds(t, before, event));
+  if (eventless !== undefined) return [eventless];
+  return machine.getTransitionData(before as never, event as never);
+}
+
+/** What the parent was told last of a type. */
+const lastTold = <T extends WorkerNotification['type']>(told: WorkerNotification[], type: T) =>
+  told.filter((n): n is Extract<WorkerNotification, { type: T }> => n.type === type).at(-1);
+
+/**
+ * What must hold in each state, whichever path led there. `told` is every notification
+ * the parent had so far, oldest first.
+ */
+const invariants: Record<string, (c: WorkerContext, told: WorkerNotification[], now: number) => void> = {
+  'worker.restarting.backoff': (c) => {
+    // At rest in backoff only while a delay is due: with none, it goes straight on to starting.
+    expect(c.restartDelayMs).toBeGreaterThan(0);
+  },
+  'worker.restarting.starting': (c) => {
+    expect(c.generation).toBeGreaterThanOrEqual(1);
+    expect([c.worker, c.task, c.termination, c.lastExit]).toEqual([undefined, undefined, undefined, undefined]);
+    expect([c.runAhead, c.samples, c.rssBytes]).toEqual([[], [], 0]);
+  },
+  'worker.alive.idle': (c, told) => {
+    expect(c.worker).toBeDefined();
+    expect([c.task, c.termination, c.stopRequested]).toEqual([undefined, undefined, false]);
+    expect(c.runAhead).toEqual([]);
+    // The supervisor was told this worker is ready, for this generation.
+    expect(lastTold(told, 'worker.ready')).toMatchObject({ workerId: c.workerId, pid: c.worker?.pid, generation: c.generation });
+  },
+  'worker.alive.running.busy': (c, told, now) => {
+    running(c, now);
+    // A sample over the soft limit would have moved it to monitoring.
+    const last = c.samples.at(-1);
+    if (last !== undefined) expect(last.rssBytes).toBeLessThanOrEqual((c.task?.memoryLimitBytes ?? 0) * c.settings.softMemoryRatio);
+  },
+  'worker.alive.running.monitoring': (c, told, now) => {
+    running(c, now);
+    const last = c.samples.at(-1);
+    expect(last?.rssBytes).toBeGreaterThan((c.task?.memoryLimitBytes ?? 0) * c.settings.softMemoryRatio);
+    expect(last?.rssBytes).toBeLessThanOrEqual(c.task?.memoryLimitBytes ?? 0);
+    // The supervisor was warned about this task.
+    expect(lastTold(told, 'worker.memory-warning')).toMatchObject({ workerId: c.workerId, taskId: c.task?.id });
+  },
+  'worker.killed.terminating': (c, told) => {
+    killed(c, told);
+  },
+  'worker.killed.awaitingVerdict': (c, told) => {
+    killed(c, told);
+    // Told of the exit after the kill, with the same reason: it now waits for the supervisor.
+    const types = told.map((n) => n.type);
+    expect(types.lastIndexOf('worker.exited')).toBeGreaterThan(types.lastIndexOf('worker.killed'));
+    expect(lastTold(told, 'worker.exited')).toMatchObject({ workerId: c.workerId, termination: c.termination });
+  },
+  'worker.stopping': (c) => {
+    expect(c.worker).toBeDefined();
+    expect([c.task, c.runAhead.length]).toEqual([undefined, 0]);
+  },
+  'worker.stopped': () => {},
+};
+
+function running(c: WorkerContext, now: number): void {
+  expect(c.worker).toBeDefined();
+  expect(c.task).toBeDefined();
+  expect(c.termination).toBeUndefined();
+  expect(c.runSeq).toBeGreaterThanOrEqual(1);
+  // Its deadline is armed from when it started, and not yet passed.
+  expect(c.task?.startedAt).toBeLessThanOrEqual(now);
+  expect(now - (c.task?.startedAt ?? 0)).toBeLessThan(c.task?.timeoutMs ?? 0);
+  expect(c.runAhead.every((t) => t.id !== c.task?.id)).toBe(true);
+}
+
+function killed(c: WorkerContext, told: WorkerNotification[]): void {
+  // Why it was ended is known, and the supervisor was told so, naming the task it ran if any.
+  expect(c.termination).toBeDefined();
+  expect(told.some((n) => n.type === 'worker.killed' && n.workerId === c.workerId && n.termination === c.termination)).toBe(true);
+  if (c.termination?.reason === 'memory') expect(c.termination.samples.length).toBeLessThanOrEqual(MEMORY_EVIDENCE_SAMPLES);
+}
+
+/** Checked at every state a replay reaches; also counts, per state, how often. */
+function checkState(snapshot: { value: unknown; context: WorkerContext; status: string }, told: WorkerNotification[], now: number, checked: Map<string, number>): void {
+  const state = atomicId(snapshot);
+  const check = invariants[state];
+  if (check === undefined) throw new Error(`no invariants for ${state}: add them`);
+  // Whatever the state: the evidence stays bounded.
+  expect(snapshot.context.samples.length).toBeLessThanOrEqual(MEMORY_EVIDENCE_SAMPLES);
+  // Tasks run ahead are only ever behind a current one.
+  if (snapshot.context.runAhead.length > 0) expect(snapshot.context.task).toBeDefined();
+  if (snapshot.status === 'done') expect(state).toBe('worker.stopped');
+  check(snapshot.context, told, now);
+  checked.set(state, (checked.get(state) ?? 0) + 1);
+}
+
+function replay(events: readonly WorkerEvent[], covered: Set<string>, checked: Map<string, number>): { value: unknown } {
   const clock = new SimulatedClock();
   const recorder = createRecorder();
   const input: WorkerInput = { workerId: 'worker-0', slot: 0, device: 'cpu', settings, parent: recorder.ref, now: () => clock.now() };
-  const actor = createActor(workerMachine.provide({ actors: idleActors as never }), {
+  // The state before the next microstep, and whether that microstep is the one of a delivered event.
+  let before = getInitialMicrosteps(machine, input)[0]?.[0] as AnyMachineSnapshot;
+  let delivered = false;
+  const actor = createActor(machine, {
     input,
     clock,
     inspect: (event) => {
-      if (event.type === '@xstate.microstep' && event.actorRef.sessionId === event.rootId) {
-        for (const t of (event as { _transitions: AnyTransitionDefinition[] })._transitions) covered.add(transitionKey(t));
-      }
+      if (event.actorRef.sessionId !== event.rootId) return;
+      if (event.type === '@xstate.event') delivered = true;
+      if (event.type !== '@xstate.microstep' || event.event.type === 'xstate.stop') return;
+      for (const t of transitionsTaken(before, event.event, delivered)) covered.add(transitionKey(t));
+      before = event.snapshot as AnyMachineSnapshot;
+      delivered = false;
     },
   });
   actor.start();
+  checkState(actor.getSnapshot(), recorder.events, clock.now(), checked);
   for (const event of events) {
     if (event.type.startsWith('xstate.after.')) {
       // A delayed transition is taken by moving the clock: not 1 ms early, exactly on time.
@@ -111,6 +263,7 @@ function replay(events: readonly WorkerEvent[], covered: Set<string>): { value: 
     } else {
       actor.send(event);
     }
+    checkState(actor.getSnapshot(), recorder.events, clock.now(), checked);
   }
   const snapshot = actor.getSnapshot();
   actor.stop();
@@ -133,7 +286,7 @@ describe('workerMachine, model-based', () => {
   });
 
   it('should reach every state of the machine', () => {
-    const reached = new Set(paths.flatMap((p) => (p.state as { _nodes: AnyStateNode[] })._nodes.map((n) => n.id)));
+    const reached = new Set(paths.flatMap((p) => [...activeIds(p.state)]));
     const all = new Set<string>();
     const walk = (node: AnyStateNode) => {
       all.add(node.id);
@@ -143,24 +296,24 @@ describe('workerMachine, model-based', () => {
     expect([...all].filter((id) => !reached.has(id))).toEqual([]);
   });
 
-  it('should take every transition the machine defines, on a live actor under a simulated clock', () => {
+  it('should take every transition the machine defines, on a live actor under a simulated clock, and keep each state’s invariants', () => {
     const covered = new Set<string>();
+    const checked = new Map<string, number>();
     let replayed = 0;
     for (const path of paths) {
       const prefix = path.steps.map((step) => step.event);
-      const end = replay(prefix, covered);
+      const end = replay(prefix, covered, checked);
       expect(serialize(end as never)).toBe(serialize(path.state as never));
       // Extend by each event the end state accepts: that covers the transitions out of it.
       if ((path.state as { status: string }).status === 'done') continue;
       for (const event of candidateEvents()) {
         if (!(path.state as { can(e: WorkerEvent): boolean }).can(event)) continue;
-        replay([...prefix, event], covered);
+        replay([...prefix, event], covered, checked);
         replayed += 1;
       }
-      for (const type of (path.state as unknown as { _nodes: AnyStateNode[] })._nodes.flatMap((n) =>
-        [...n.transitions.keys()].filter((k) => k.startsWith('xstate.after.')),
-      )) {
-        replay([...prefix, { type } as unknown as WorkerEvent], covered);
+      const delayed = new Set(getNextTransitions(path.state as AnyMachineSnapshot).map((t) => t.eventType).filter((type) => type.startsWith('xstate.after.')));
+      for (const type of delayed) {
+        replay([...prefix, { type } as unknown as WorkerEvent], covered, checked);
         replayed += 1;
       }
     }
@@ -168,5 +321,13 @@ describe('workerMachine, model-based', () => {
     expect(replayed).toBeGreaterThan(paths.length);
     expect([...defined].filter((key) => !covered.has(key))).toEqual([]);
     expect(covered.size).toBe(defined.size);
+    // Every atomic state was reached by some replay, and its invariants held there.
+    const atomic = atomicStates(machine.root);
+    expect(atomic.filter((id) => !checked.has(id))).toEqual([]);
   });
 });
+
+function atomicStates(node: AnyStateNode): string[] {
+  const children = Object.values(node.states) as AnyStateNode[];
+  return children.length === 0 ? [node.id] : children.flatMap(atomicStates);
+}
