@@ -38,7 +38,7 @@ import {
   WorkerMemoryError,
   WorkerTimeoutError,
 } from './errors.js';
-import { prepareGpuSupport, type GpuStatus } from './gpuSupport.js';
+import { prepareGpuSupport, type GpuStatus } from './runtime/gpu/index.js';
 import { hostMemoryMonitor } from './runtime/hostMemory.js';
 import { createProcessRuntime } from './runtime/processRuntime.js';
 import { createThreadRuntime } from './runtime/threadRuntime.js';

@@ -9,7 +9,7 @@ import type {
   TerminateWorkerInput,
   WorkerExit,
 } from '../../machines/workerActors.js';
-import type { GpuMemorySampler } from './gpu.js';
+import type { GpuMemorySampler } from './gpu/index.js';
 import { ProcessWorker } from './processWorker.js';
 import { forgetProcess, sampleWorkerMemory, type ProcessTreeSampler } from './processTreeMemory.js';
 import { everyTick } from './sharedTicker.js';
