@@ -5,7 +5,7 @@
  * before anything starts and sets up the sampling, or says why it cannot. What a worker on
  * a GPU sees (`CUDA_VISIBLE_DEVICES`) is set where the process backend forks it
 ^ * (`../processWorker.ts`), and how its GPU memory is summed is in the memory poller
- * (`../processRuntime.ts`).
+ * (`../runtime.ts`).
  */
 export { prepareGpuSupport, type GpuStatus, type GpuSupport } from './gpuSupport.js';
 export { discoverGpus, GpuMemorySampler, parseComputeApps, type GpuInfo } from './nvidiaSmi.js';
