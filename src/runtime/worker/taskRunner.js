@@ -82,7 +82,7 @@ export function createTaskRunner({ tasks, send, identity, resultFormat = 'struct
         code: 'ERR_TASK_NOT_FOUND',
         message: `no task "${message.name}" in the task module${what}; its tasks: ${names.join(', ') || '(it exports no functions)'}`,
       };
-      return send({ type: 'result', id: message.id, ok: false, error });
+      return send({ type: 'result', id: message.id, ok: false, error, durationMs: 0 });
     }
     /** @type {FromWorker} */
     let reply;
@@ -92,13 +92,13 @@ export function createTaskRunner({ tasks, send, identity, resultFormat = 'struct
     const start = performance.now();
     try {
       const value = await task(message.payload, control.context);
-      const ms = performance.now() - start;
+      const durationMs = performance.now() - start;
       const unrepresentable = resultFormat === 'json' ? notJson(value) : undefined;
       reply = unrepresentable
-        ? { type: 'result', id: message.id, ok: false, error: unrepresentable, ms, notSerializable: 'json' }
-        : { type: 'result', id: message.id, ok: true, value, ms };
+        ? { type: 'result', id: message.id, ok: false, error: unrepresentable, durationMs, notSerializable: 'json' }
+        : { type: 'result', id: message.id, ok: true, value, durationMs };
     } catch (error) {
-      reply = { type: 'result', id: message.id, ok: false, error: serializeError(error), ms: performance.now() - start };
+      reply = { type: 'result', id: message.id, ok: false, error: serializeError(error), durationMs: performance.now() - start };
     }
     current = undefined;
     control.end();
@@ -106,7 +106,7 @@ export function createTaskRunner({ tasks, send, identity, resultFormat = 'struct
       send(reply);
     } catch (error) {
       // The value cannot be cloned (a function, a socket): the task still settles, as a failure that says so.
-      send({ type: 'result', id: message.id, ok: false, error: serializeError(error), ms: reply.ms, notSerializable: 'structured-clone' });
+      send({ type: 'result', id: message.id, ok: false, error: serializeError(error), durationMs: reply.durationMs, notSerializable: 'structured-clone' });
     }
   }
 
