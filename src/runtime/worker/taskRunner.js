@@ -2,10 +2,12 @@
 /**
  * What a worker does with its task module, the same in a process and in a thread:
  * load it, then run one named export per request and answer with a result message.
- * Only the transport (`send`) differs between the two entries.
+ * Only the transport (`send`, `receive`) and the way a failed load ends differ between
+ * the two entries.
  */
 
 /** @typedef {import('../protocol.js').FromWorker} FromWorker */
+/** @typedef {import('../protocol.js').ToWorker} ToWorker */
 /** @typedef {import('../protocol.js').WireTask} WireTask */
 /** @typedef {import('../../../machines/taskTypes.js').SerializedError} SerializedError */
 /** @typedef {import('../protocol.js').ResultFormat} ResultFormat */
@@ -161,4 +163,38 @@ const sourceText = Function.prototype.toString;
  */
 function isClass(value) {
   return typeof value === 'function' && /^class[\s{]/.test(sourceText.call(value));
+}
+
+/**
+ * What both worker entries do once their transport is set up: import the task module,
+ * answer the pool's messages (`run`, `abort`, `adopt`) and say `ready`. A module that
+ * fails to load is handed to `loadFailed`, whose result is returned: each entry ends in
+ * its own way (a process exits once its message is out, a thread throws).
+ * @param {{
+ *   taskModule: string,
+ *   workerId: string,
+ *   device: string,
+ *   resultFormat: ResultFormat,
+ *   send: (message: FromWorker) => void,
+ *   receive: (handler: (message: ToWorker) => void) => void,
+ *   loadFailed: (error: unknown) => Promise<never>,
+ * }} options
+ * @returns {Promise<void>}
+ */
+export async function serveTaskModule({ taskModule, workerId, device, resultFormat, send, receive, loadFailed }) {
+  /** @type {Record<string, unknown>} */
+  let tasks;
+  try {
+    tasks = await import(taskModule);
+  } catch (error) {
+    return loadFailed(error);
+  }
+  let id = workerId;
+  const runner = createTaskRunner({ tasks, send, identity: () => ({ workerId: id, device }), resultFormat });
+  receive((message) => {
+    if (message.type === 'run') runner.run(message.tasks);
+    else if (message.type === 'abort') runner.abort(message.id, message.reason);
+    else if (message.type === 'adopt') id = message.workerId;
+  });
+  send({ type: 'ready', tasks: taskNames(tasks) });
 }
