@@ -42,8 +42,8 @@ export type WorkerConnectionCommand =
 export interface TaskResult {
   readonly taskId: string;
   readonly outcome: TaskOutcome;
-  /** How long it ran, measured in the worker around the task function. */
-  readonly ranMs?: number | undefined;
+  /** How long it ran, measured in the worker around the task function (0 when nothing ran): the task's one duration. */
+  readonly durationMs: number;
 }
 
 /** Events the connection actor sends back. */

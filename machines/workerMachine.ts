@@ -8,7 +8,7 @@ import {
   type WorkerExit,
 } from './workerActors.js';
 import { toSerializedError } from './serializedError.js';
-import type { MemoryResource, MemorySample, TaskAbortReason, TaskAssignment, TaskOutcome, Termination } from './taskTypes.js';
+import type { MemoryResource, MemorySample, TaskAbortReason, TaskAssignment, Termination } from './taskTypes.js';
 
 /** Per-slot settings, fixed for the life of the pool. */
 export interface WorkerSettings {
@@ -121,12 +121,8 @@ export type WorkerNotification =
       readonly exit: WorkerExit | undefined;
     };
 
-/** A task the worker finished, with how long it ran as this machine measured it. */
-export interface FinishedTask {
-  readonly taskId: string;
-  readonly outcome: TaskOutcome;
-  readonly durationMs: number;
-}
+/** A task the worker finished, with how long it ran as the worker measured it: its result, passed on as is. */
+export type FinishedTask = TaskResult;
 
 /**
  * How long before the deadline a task is warned (its `ctx.signal` aborts): `warningMs`,
@@ -327,16 +323,9 @@ export const workerMachine = setup({
       ({ context }) => context.parent,
       ({ context, event }): WorkerNotification => {
         if (event.type !== 'process.results') throw new Error(`notifyFinished handles process.results, got ${event.type}`);
-        const { finished, currentFinished } = splitResults(context, event);
-        const now = context.now();
-        // The worker's own measure, where it gives one; else this machine's clock, which cannot see
-        // how long a task run ahead took if it finished in the same delivery as the current one.
-        const results = finished.map((result): FinishedTask => ({
-          taskId: result.taskId,
-          outcome: result.outcome,
-          durationMs: result.ranMs ?? (currentFinished && result.taskId === context.task?.id ? now - context.task.startedAt : 0),
-        }));
-        return { type: 'worker.tasks-done', workerId: context.workerId, results };
+        // The worker's own measure of each task's duration: this machine's clock cannot see how
+        // long a task run ahead took, so it does not measure one of its own.
+        return { type: 'worker.tasks-done', workerId: context.workerId, results: splitResults(context, event).finished };
       },
     ),
     // The next task behind a finished one has started: its deadline counts from now, and the memory evidence is its own.

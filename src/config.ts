@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import type { InspectionEvent, Observer } from 'xstate';
 import { ConfigError, type ConfigIssue } from './errors.js';
-import { threadExecArgv } from './runtime/threadExecArgv.js';
+import { capabilitiesOf, type BackendCapabilities } from './runtime/backend.js';
 
 /** The largest delay `setTimeout` honours; beyond it Node fires at once. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -150,7 +150,21 @@ export const poolOptionsSchema = z.strictObject({
 });
 
 export type PoolOptions = z.input<typeof poolOptionsSchema>;
-export type ResolvedPoolOptions = z.output<typeof poolOptionsSchema> & { maxWorkers: number; workerDevices: string[] };
+/** The options as the pool uses them: defaults filled in, one device per worker, and each `…Mb` also in bytes. */
+export type ResolvedPoolOptions = z.output<typeof poolOptionsSchema> & {
+  maxWorkers: number;
+  workerDevices: string[];
+  memoryLimitBytes: number;
+  gpuMemoryLimitBytes: number | undefined;
+  hostMemoryReserveBytes: number | undefined;
+};
+
+const MiB = 1024 * 1024;
+
+/** An option's megabytes (MiB) in bytes: the one conversion, at the edge where options come in. */
+export function mbToBytes(mb: number): number {
+  return Math.round(mb * MiB);
+}
 
 const RETRYABLE = ['crash', 'memory', 'timeout'] as const;
 
@@ -241,37 +255,41 @@ export function parseOptions<T extends z.ZodType>(schema: T, input: unknown, pre
   throw new ConfigError(toIssues(result.error, input ?? {}, prefix));
 }
 
-const PROCESS_BACKEND = "use backend: 'process' (the default), where each worker is a process of its own";
-
 /**
- * A thread backend cannot enforce everything a process can; a config that asks it to
- * is refused with the reason, rather than started with a limit that does nothing.
+ * What the chosen backend cannot enforce, asked for all the same: each such field is
+ * refused with the reason its capabilities give, rather than started with a limit that
+ * does nothing.
  */
-function threadBackendIssues(input: Record<string, unknown>, parsed: z.output<typeof poolOptionsSchema>, devices: readonly string[]): ConfigIssue[] {
+function backendIssues(
+  capabilities: BackendCapabilities,
+  input: Record<string, unknown>,
+  parsed: z.output<typeof poolOptionsSchema>,
+  devices: readonly string[],
+): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const gpu = devices.find((device) => device.startsWith('cuda:'));
-  if (gpu !== undefined) {
+  if (gpu !== undefined && !capabilities.gpu.ok) {
     issues.push({
       field: input.workerDevices !== undefined ? 'workerDevices' : 'devices',
-      message: `a worker thread cannot be given a GPU: CUDA_VISIBLE_DEVICES is per process, so every thread would see every GPU; got ${gpu}; ${PROCESS_BACKEND}`,
+      message: `${capabilities.gpu.why}; got ${gpu}; ${capabilities.gpu.instead}`,
       received: input.workerDevices ?? input.devices,
     });
   }
-  // A thread can take only some Node options (the rest configure the whole process, or Node refuses them): no silent drop.
-  const kept = new Set(threadExecArgv(parsed.execArgv));
-  const refused = parsed.execArgv.filter((arg) => !kept.has(arg));
+  const refused = capabilities.execArgv.refused(parsed.execArgv);
   if (refused.length > 0) {
-    issues.push({
-      field: 'execArgv',
-      message: `a worker thread takes only the Node options that load and run code (--import, --require, --conditions, --experimental-*, warnings…), got ${JSON.stringify(refused)}; for the heap limit use memoryLimitMb; ${PROCESS_BACKEND}`,
-      received: input.execArgv,
-    });
+    const { why, instead } = capabilities.execArgv;
+    issues.push({ field: 'execArgv', message: `${why}, got ${JSON.stringify(refused)}; ${instead}`, received: input.execArgv });
   }
-  for (const field of ['gpuMemoryLimitMb', 'memoryPollMs', 'softMemoryRatio'] as const) {
-    if (input[field] === undefined) continue;
-    const why =
-      "a thread's memory cannot be measured apart from the host's: the thread backend enforces memoryLimitMb as the V8 heap limit (resourceLimits), with no sampling, no soft threshold, no GPU limit";
-    issues.push({ field, message: `not available with backend: 'thread' (${why}), got ${JSON.stringify(parsed[field])}; ${PROCESS_BACKEND}`, received: input[field] });
+  const sampling = capabilities.memorySampling;
+  if (!sampling.ok) {
+    for (const field of ['gpuMemoryLimitMb', 'memoryPollMs', 'softMemoryRatio'] as const) {
+      if (input[field] === undefined) continue;
+      issues.push({
+        field,
+        message: `not available with backend: '${parsed.backend}' (${sampling.why}), got ${JSON.stringify(parsed[field])}; ${sampling.instead}`,
+        received: input[field],
+      });
+    }
   }
   return issues;
 }
@@ -305,9 +323,15 @@ export function resolvePoolOptions(input: PoolOptions): ResolvedPoolOptions {
   }
   const maxWorkers = parsed.workerDevices?.length ?? parsed.maxWorkers ?? availableParallelism();
   const workerDevices = parsed.workerDevices ?? Array.from({ length: maxWorkers }, (_, i) => parsed.devices[i % parsed.devices.length] as string);
-  if (parsed.backend === 'thread') {
-    const issues = threadBackendIssues(input as Record<string, unknown>, parsed, workerDevices);
-    if (issues.length > 0) throw new ConfigError(issues);
-  }
-  return { ...parsed, maxWorkers, workerDevices };
+  const issues = backendIssues(capabilitiesOf(parsed.backend), input as Record<string, unknown>, parsed, workerDevices);
+  if (issues.length > 0) throw new ConfigError(issues);
+  // Megabytes are the options' unit; everything past this point counts bytes.
+  return {
+    ...parsed,
+    maxWorkers,
+    workerDevices,
+    memoryLimitBytes: mbToBytes(parsed.memoryLimitMb),
+    gpuMemoryLimitBytes: parsed.gpuMemoryLimitMb === undefined ? undefined : mbToBytes(parsed.gpuMemoryLimitMb),
+    hostMemoryReserveBytes: parsed.hostMemoryReserveMb === undefined ? undefined : mbToBytes(parsed.hostMemoryReserveMb),
+  };
 }

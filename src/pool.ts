@@ -12,6 +12,7 @@ import { workerMachine } from '../machines/workerMachine.js';
 import {
   acquireOptionsSchema,
   closeOptionsSchema,
+  mbToBytes,
   parseOptions,
   resolvePoolOptions,
   runOptionsSchema,
@@ -38,11 +39,10 @@ import {
   WorkerMemoryError,
   WorkerTimeoutError,
 } from './errors.js';
-import { prepareGpuSupport, type GpuStatus } from './gpuSupport.js';
+import { prepareGpuSupport, type GpuStatus } from './runtime/gpu/index.js';
 import { hostMemoryMonitor } from './runtime/hostMemory.js';
-import { createProcessRuntime } from './runtime/processRuntime.js';
-import { createThreadRuntime } from './runtime/threadRuntime.js';
-import { sampleWorkerMemory } from './runtime/processTreeMemory.js';
+import { capabilitiesOf, createBackend, type Capability } from './runtime/backend.js';
+import { createRuntime } from './runtime/runtime.js';
 
 const MiB = 1024 * 1024;
 
@@ -140,11 +140,13 @@ export class Pool {
 
   readonly #disposeRuntime: () => Promise<void>;
   readonly #gpuStatus: () => GpuStatus;
+  readonly #perTaskMemoryLimit: Capability;
 
   /** @internal use {@link createPool} */
   constructor(actor: SupervisorActor, options: ResolvedPoolOptions, disposeRuntime: () => Promise<void>, gpuStatus: () => GpuStatus) {
     this.#actor = actor;
     this.options = options;
+    this.#perTaskMemoryLimit = capabilitiesOf(options.backend).perTaskMemoryLimit;
     this.#disposeRuntime = disposeRuntime;
     this.#gpuStatus = gpuStatus;
     actor.on('*', (event) => this.#onEvent(event as PoolEvent));
@@ -340,20 +342,13 @@ export class Pool {
       }
       const overCap = this.#overCap(opts);
       if (overCap) return refused(overCap);
-      if (this.options.backend === 'thread' && (opts.memoryLimitMb !== undefined || opts.gpuMemoryLimitMb !== undefined)) {
+      const perTask = this.#perTaskMemoryLimit;
+      if (!perTask.ok && (opts.memoryLimitMb !== undefined || opts.gpuMemoryLimitMb !== undefined)) {
         const field = opts.memoryLimitMb !== undefined ? 'memoryLimitMb' : 'gpuMemoryLimitMb';
-        return refused(
-          new ConfigError([
-            {
-              field,
-              message: `a worker thread's heap limit is fixed when the thread starts, so it cannot be set per task with backend: 'thread', got ${String(opts[field])}; set memoryLimitMb on the pool, or use backend: 'process'`,
-              received: opts[field],
-            },
-          ]),
-        );
+        return refused(new ConfigError([{ field, message: `${perTask.why}, got ${String(opts[field])}; ${perTask.instead}`, received: opts[field] }]));
       }
     }
-    const memoryLimitBytes = opts?.memoryLimitMb === undefined ? undefined : Math.round(opts.memoryLimitMb * MiB);
+    const memoryLimitBytes = opts?.memoryLimitMb === undefined ? undefined : mbToBytes(opts.memoryLimitMb);
     const floor = this.#idleWorkerBytes;
     if (memoryLimitBytes !== undefined && floor !== undefined && memoryLimitBytes <= floor) {
       return refused(memoryFloorError(opts?.memoryLimitMb as number, floor));
@@ -373,7 +368,7 @@ export class Pool {
       priority: opts?.priority ?? 0,
       timeoutMs: opts?.timeoutMs,
       memoryLimitBytes,
-      gpuMemoryLimitBytes: opts?.gpuMemoryLimitMb === undefined ? undefined : Math.round(opts.gpuMemoryLimitMb * MiB),
+      gpuMemoryLimitBytes: opts?.gpuMemoryLimitMb === undefined ? undefined : mbToBytes(opts.gpuMemoryLimitMb),
       retries: opts?.retries ?? 0,
       retryOn: opts?.retryOn ?? ['crash', 'memory'],
       leaseId,
@@ -566,37 +561,25 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
   const config = resolvePoolOptions(options);
   const taskModule = resolveTaskModule(config.task);
   const gpu = await prepareGpuSupport(config);
-  const runtime =
-    config.backend === 'thread'
-      ? createThreadRuntime({
-          taskModule,
-          heapLimitMb: config.memoryLimitMb,
-          spareWorkers: config.spareWorkers,
-          startTimeoutMs: config.startTimeoutMs,
-          execArgv: config.execArgv,
-          env: config.env,
-          resultFormat: config.resultFormat,
-        })
-      : createProcessRuntime({
-          gpuSampler: gpu.sampler,
-          taskModule,
-          execArgv: config.execArgv,
-          env: config.env,
-          resultFormat: config.resultFormat,
-          spareWorkers: config.spareWorkers,
-          startTimeoutMs: config.startTimeoutMs,
-        });
+  const backend = createBackend(config.backend, {
+    taskModule,
+    execArgv: config.execArgv,
+    env: config.env,
+    resultFormat: config.resultFormat,
+    memoryLimitBytes: config.memoryLimitBytes,
+  });
+  const runtime = createRuntime(backend, { spareWorkers: config.spareWorkers, startTimeoutMs: config.startTimeoutMs, gpuSampler: gpu.sampler });
   const machine = supervisorMachine.provide({
     actors: { worker: workerMachine.provide({ actors: runtime.actors }), hostMemoryMonitor },
   });
   const devices = config.workerDevices;
-  const memoryLimitBytes = Math.round(config.memoryLimitMb * MiB);
+  const { memoryLimitBytes } = config;
   const actor = createActor(machine, {
     input: {
       devices,
       worker: {
         memoryLimitBytes,
-        gpuMemoryLimitBytes: config.gpuMemoryLimitMb === undefined ? Number.POSITIVE_INFINITY : Math.round(config.gpuMemoryLimitMb * MiB),
+        gpuMemoryLimitBytes: config.gpuMemoryLimitBytes ?? Number.POSITIVE_INFINITY,
         softMemoryRatio: config.softMemoryRatio,
         memoryPollMs: config.memoryPollMs,
         // Above the soft threshold a task is sampled four times as often (at least every 5 ms).
@@ -609,7 +592,7 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
       maxQueue: config.maxQueue,
       maxBatch: config.maxBatch,
       taskTimeoutMs: config.taskTimeoutMs,
-      hostMemoryReserveBytes: config.hostMemoryReserveMb === undefined ? undefined : Math.round(config.hostMemoryReserveMb * MiB),
+      hostMemoryReserveBytes: config.hostMemoryReserveBytes,
       restart: { ...config.restart, jitterRatio: 0.2 },
       quarantine: config.quarantine === false ? undefined : config.quarantine,
       fingerprint: fingerprintPayload,
@@ -643,8 +626,8 @@ export async function createPool(options: PoolOptions): Promise<Pool> {
     const unsubscribe = pool.on('event', (event) => {
       if (event.type === 'worker.spawned') {
         started.add(event.workerId);
-        if (config.backend === 'process' && event.pid !== undefined) {
-          const rss = sampleWorkerMemory(event.pid);
+        if (backend.sampleMemory !== undefined && event.pid !== undefined) {
+          const rss = backend.sampleMemory.sample(event.pid);
           if (rss instanceof Promise) pendingSamples.push(rss.then(noteIdle));
           else noteIdle(rss);
         }

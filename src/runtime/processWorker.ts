@@ -1,11 +1,10 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { TaskAbortReason, TaskAssignment } from '../../machines/taskTypes.js';
 import type { WorkerExit } from '../../machines/workerActors.js';
-import { WORKER_ENV, type FromWorker, type ResultFormat, type ToWorker } from './protocol.js';
-import { awaitReady } from './startHandshake.js';
+import { BackendWorker, type TerminateOptions } from './backendWorker.js';
+import { WORKER_ENV, type FromWorker, type ResultFormat } from './protocol.js';
 import { collectTree, killTree, selfAndAncestors, signalTree, startTimeOf } from './worker/processTree.js';
-import { sendTasks, type ConnectedWorker, type WorkerListener } from './workerConnection.js';
+import type { ExitReport } from './workerConnection.js';
 
 const ENTRY = fileURLToPath(new URL('./worker/processEntry.js', import.meta.url));
 
@@ -32,48 +31,41 @@ export interface ProcessWorkerOptions {
 
 /**
  * One worker OS process, forked into its own process group; a kill reaches that group
- * and every process found under the worker, whatever group it moved to. Owns the IPC
- * channel, the exit status and the tail of stderr (the evidence a crash report carries).
+ * and every process found under the worker, whatever group it moved to. Keeps the tail of
+ * its stderr (the evidence a crash report carries) and the children its tasks started.
  */
-export class ProcessWorker implements ConnectedWorker {
+export class ProcessWorker extends BackendWorker {
   readonly pid: number;
-  /** Resolves once the process has exited (not necessarily its grandchildren). */
-  readonly exited: Promise<WorkerExit>;
-  exit: WorkerExit | undefined;
-  /** The task module's exported functions, as the worker reported them when ready. */
-  tasks: readonly string[] = [];
   #stderrTail = '';
+  readonly #outputDone: Promise<unknown>;
   /** The processes under the worker as last collected, by pid with their start times. */
   readonly #tree = new Map<number, string>();
   /** The children the worker reported as its tasks started them (pid → start time), the gone ones pruned now and then. */
   readonly #reported = new Map<number, string>();
-  #listener: WorkerListener | undefined;
 
   private constructor(private readonly child: ChildProcess) {
-    this.pid = child.pid as number;
-    this.exited = new Promise((resolve) => {
-      child.once('exit', (exitCode, signal) => {
-        this.exit = { exitCode, signal };
-        resolve(this.exit);
-        this.#listener?.exit({ ...this.exit, stderrTail: this.#stderrTail });
-      });
+    // A worker that just died cannot be told; its exit is reported all the same.
+    super(child, (message) => {
+      if (child.connected) child.send(message);
     });
+    this.pid = child.pid as number;
+    this.#outputDone = new Promise((resolve) => child.stderr?.once('close', resolve));
     child.stderr?.on('data', (chunk: Buffer) => {
       // Forwarded, so the user still sees their worker's output, and kept as evidence.
       process.stderr.write(chunk);
       this.#stderrTail = (this.#stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
     });
-    child.on('message', (message: FromWorker) => {
-      if (message.type === 'result') this.#listener?.result(message);
-      else if (message.type === 'progress') this.#listener?.progress(message);
-      else if (message.type === 'child') this.#noteChild(message.pid);
-    });
     // An IPC write to a process that just died raises here; the exit event reports the death.
     child.on('error', () => {});
   }
 
-  get stderrTail(): string {
+  override get stderrTail(): string {
     return this.#stderrTail;
+  }
+
+  /** Resolves once stderr has been read to its end (the last lines of a failed start say why). */
+  get outputDone(): Promise<unknown> {
+    return this.#outputDone;
   }
 
   /** Forks a worker and resolves once its task module is loaded. */
@@ -99,48 +91,17 @@ export class ProcessWorker implements ConnectedWorker {
       throw await new Promise<Error>((resolve) => child.once('error', resolve));
     }
     const worker = new ProcessWorker(child);
-    const handshake = {
-      subscribe: (onMessage: (message: FromWorker) => void, onExit: (code: number | null, signal: string | null) => void) => {
-        child.on('message', onMessage);
-        child.once('exit', onExit);
-        return () => {
-          child.off('message', onMessage);
-          child.off('exit', onExit);
-        };
-      },
-      // Never leave a half-started process behind: kill the group.
-      kill: () => worker.terminate({ graceMs: 0, immediate: true }),
-      get stderrTail() {
-        return worker.stderrTail;
-      },
-      outputDone: new Promise((resolve) => child.stderr?.once('close', resolve)),
-    };
-    worker.tasks = await awaitReady(handshake, { what: 'worker process', ...options });
+    await worker.handshake('worker process', options);
     return worker;
   }
 
-  /** Listens for results and the exit; one listener at a time (the connection actor). */
-  listen(listener: WorkerListener | undefined): void {
-    this.#listener = listener;
-    if (listener !== undefined && this.exit !== undefined) listener.exit({ ...this.exit, stderrTail: this.#stderrTail });
+  protected override exitReport(exit: WorkerExit): ExitReport {
+    return { ...exit, stderrTail: this.#stderrTail };
   }
 
-  /** Gives a spare process its slot's identity. */
-  adopt(workerId: string): void {
-    const message: ToWorker = { type: 'adopt', workerId };
-    this.child.send(message);
+  protected override received(message: FromWorker): void {
+    if (message.type === 'child') this.#noteChild(message.pid);
   }
-
-  run(tasks: readonly TaskAssignment[]): void {
-    sendTasks(tasks, (message) => this.child.send(message), (result) => this.#listener?.result(result));
-  }
-
-  abort(taskId: string, reason: TaskAbortReason): void {
-    const message: ToWorker = { type: 'abort', id: taskId, reason };
-    // A worker that just died cannot be told; its exit is reported all the same.
-    if (this.child.connected) this.child.send(message);
-  }
-
 
   /**
    * Ends the worker and every process under it: SIGTERM, then SIGKILL after `graceMs`
@@ -149,7 +110,7 @@ export class ProcessWorker implements ConnectedWorker {
    * out of the group's reach. Once the worker has exited, whatever is left of them, and
    * what they started since, gets SIGKILL. Resolves with the worker's exit; never rejects.
    */
-  async terminate({ graceMs, immediate }: { graceMs: number; immediate: boolean }): Promise<WorkerExit> {
+  override async terminate({ graceMs, immediate }: TerminateOptions): Promise<WorkerExit> {
     if (this.exit === undefined) {
       // Frozen at once, so a runaway grows no further and a spinning task gives its core
       // back; walked a turn later, since the walk takes a millisecond or so and the

@@ -40,15 +40,18 @@ export type FromWorker =
   | { readonly type: 'child'; readonly pid: number }
   /** `ctx.progress` of a running task: rate-limited in the worker, `detail` as JSON would give it back (at most 4 KiB of it). */
   | { readonly type: 'progress'; readonly id: string; readonly fraction: number; readonly detail: unknown }
-  /** `ms`: how long the task function ran, measured in the worker (absent when nothing ran). */
-  | { readonly type: 'result'; readonly id: string; readonly ok: true; readonly value: unknown; readonly ms?: number }
+  /**
+   * `durationMs`: how long the task function ran, measured in the worker around it (0 when
+   * nothing ran): the one measure of a task's duration, reported as is up to `task.succeeded`.
+   */
+  | { readonly type: 'result'; readonly id: string; readonly ok: true; readonly value: unknown; readonly durationMs: number }
   /** `notSerializable`: the task returned, but its value cannot go back in that format; `error` says why. */
   | {
       readonly type: 'result';
       readonly id: string;
       readonly ok: false;
       readonly error: SerializedError;
-      readonly ms?: number;
+      readonly durationMs: number;
       readonly notSerializable?: ResultFormat;
     };
 

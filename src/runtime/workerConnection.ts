@@ -48,7 +48,8 @@ export function sendTasks(
     }
     const e = error as Error;
     const id = (tasks[0] as TaskAssignment).id;
-    report({ type: 'result', id, ok: false, error: { name: e.name, message: e.message, stack: e.stack } });
+    // It never reached the worker: nothing ran.
+    report({ type: 'result', id, ok: false, error: { name: e.name, message: e.message, stack: e.stack }, durationMs: 0 });
   }
 }
 
@@ -79,7 +80,7 @@ export const workerConnection = fromCallback<WorkerConnectionCommand, WorkerConn
         buffered.push({
           taskId: message.id,
           outcome: message.ok ? { ok: true, value: message.value } : { ok: false, error: message.error, notSerializable: message.notSerializable },
-          ranMs: message.ms,
+          durationMs: message.durationMs,
         });
         outstanding -= 1;
         if (outstanding <= 0) flush();

@@ -95,9 +95,9 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
     }
   });
   const limits = {
-    memoryLimitBytes: pool.options.memoryLimitMb * 1024 * 1024,
+    memoryLimitBytes: pool.options.memoryLimitBytes,
     softMemoryRatio: pool.options.softMemoryRatio,
-    gpuMemoryLimitBytes: pool.options.gpuMemoryLimitMb === undefined ? null : pool.options.gpuMemoryLimitMb * 1024 * 1024,
+    gpuMemoryLimitBytes: pool.options.gpuMemoryLimitBytes ?? null,
     taskTimeoutMs: pool.options.taskTimeoutMs,
     maxTaskTimeoutMs: pool.options.maxTaskTimeoutMs,
     maxTaskMemoryLimitMb: pool.options.maxTaskMemoryLimitMb,

@@ -43,6 +43,10 @@ export class FakeRuntime {
   readonly #connections = new Map<string, (event: WorkerConnectionEvent) => void>();
   readonly #pollers = new Map<string, { sendBack: (event: MemoryPollerEvent) => void; fast: boolean }>();
   readonly #pendingStarts = new Map<string, (worker: StartedWorker) => void>();
+  /** Per worker id: when its current task started, as a real worker measures it (handed over to an idle worker, or the task before it returned). */
+  readonly #taskStartedAt = new Map<string, number>();
+  /** Per worker id: tasks handed over and not yet answered. */
+  readonly #outstanding = new Map<string, number>();
 
   readonly actors = {
     startWorker: fromPromise<StartedWorker, StartWorkerInput>(({ input }) => {
@@ -60,11 +64,15 @@ export class FakeRuntime {
       ({ input, sendBack, receive }) => {
         const workerId = input.worker.handle as string;
         this.#connections.set(workerId, sendBack);
+        this.#outstanding.set(workerId, 0); // a new OS worker has run nothing yet
         receive((command) => {
           if (command.type === 'connection.abort') {
             this.aborts.set(workerId, [...(this.aborts.get(workerId) ?? []), { taskId: command.taskId, reason: command.reason }]);
             return;
           }
+          const outstanding = this.#outstanding.get(workerId) ?? 0;
+          if (outstanding === 0) this.#taskStartedAt.set(workerId, this.clock.now());
+          this.#outstanding.set(workerId, outstanding + command.tasks.length);
           const list = this.runs.get(workerId) ?? [];
           list.push(...command.tasks);
           this.runs.set(workerId, list);
@@ -97,9 +105,9 @@ export class FakeRuntime {
     resolve({ pid, handle: workerId });
   }
 
-  /** `ranMs`: the run time the worker measured, as a real runtime reports it; absent, the machine's clock counts. */
-  result(workerId: string, taskId: string, value: unknown = 'ok', ranMs?: number): void {
-    this.#deliver(workerId, [{ taskId, outcome: { ok: true, value }, ranMs }]);
+  /** `durationMs`: the run time the worker measured; by default, the simulated time since the task started in the fake worker. */
+  result(workerId: string, taskId: string, value: unknown = 'ok', durationMs?: number): void {
+    this.#deliver(workerId, [{ taskId, outcome: { ok: true, value }, durationMs }]);
   }
 
   /** Results that arrive in one delivery, as a worker's run-ahead batch does; each task's value is its id. */
@@ -111,8 +119,16 @@ export class FakeRuntime {
     this.#deliver(workerId, [{ taskId, outcome: { ok: false, error: { name: 'RangeError', message, stack: `RangeError: ${message}\n    at task` } } }]);
   }
 
-  #deliver(workerId: string, results: TaskResult[]): void {
-    this.#connection(workerId)({ type: 'process.results', results });
+  #deliver(workerId: string, results: Array<Omit<TaskResult, 'durationMs'> & { durationMs?: number | undefined }>): void {
+    // As a real worker measures: each task from when it started to its result; the next one starts then.
+    const now = this.clock.now();
+    const measured = results.map((result): TaskResult => {
+      const startedAt = this.#taskStartedAt.get(workerId) ?? now;
+      this.#taskStartedAt.set(workerId, now);
+      this.#outstanding.set(workerId, Math.max(0, (this.#outstanding.get(workerId) ?? 0) - 1));
+      return { ...result, durationMs: result.durationMs ?? now - startedAt };
+    });
+    this.#connection(workerId)({ type: 'process.results', results: measured });
   }
 
   /** The running task reports progress, as `ctx.progress` in a real worker would. */

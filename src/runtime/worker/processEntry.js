@@ -10,13 +10,12 @@
 import { ChildProcess } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { killOwnTree } from './processTree.js';
-import { createTaskRunner, serializeError, taskNames } from './taskRunner.js';
+import { serializeError, serveTaskModule } from './taskRunner.js';
 
 /** @typedef {import('../protocol.js').FromWorker} FromWorker */
-/** @typedef {import('../protocol.js').ToWorker} ToWorker */
 
 const moduleUrl = process.env.POOLVISOR_TASK_MODULE ?? '';
-let workerId = process.env.POOLVISOR_WORKER_ID ?? '';
+const workerId = process.env.POOLVISOR_WORKER_ID ?? '';
 const device = process.env.POOLVISOR_DEVICE ?? 'cpu';
 const resultFormat = process.env.POOLVISOR_RESULT_FORMAT === 'json' ? 'json' : 'structured-clone';
 
@@ -70,22 +69,16 @@ childProto.spawn = function spawn(...args) {
   return result;
 };
 
-/** @type {Record<string, unknown>} */
-let tasks;
-try {
-  tasks = await import(moduleUrl);
-} catch (error) {
-  send({ type: 'load-error', error: serializeError(error) }, () => process.exit(70));
-  await new Promise(() => {});
-  throw error; // unreachable; tells the type checker `tasks` is set below
-}
-
-const runner = createTaskRunner({ tasks, send, identity: () => ({ workerId, device }), resultFormat });
-
-process.on('message', (/** @type {ToWorker} */ message) => {
-  if (message.type === 'run') runner.run(message.tasks);
-  else if (message.type === 'abort') runner.abort(message.id, message.reason);
-  else if (message.type === 'adopt') workerId = message.workerId;
+await serveTaskModule({
+  taskModule: moduleUrl,
+  workerId,
+  device,
+  resultFormat,
+  send,
+  receive: (handler) => process.on('message', handler),
+  // Exits once the pool has the reason (its stderr may say more).
+  loadFailed: (error) => {
+    send({ type: 'load-error', error: serializeError(error) }, () => process.exit(70));
+    return new Promise(() => {});
+  },
 });
-
-send({ type: 'ready', tasks: taskNames(tasks) });

@@ -2,10 +2,12 @@
 /**
  * What a worker does with its task module, the same in a process and in a thread:
  * load it, then run one named export per request and answer with a result message.
- * Only the transport (`send`) differs between the two entries.
+ * Only the transport (`send`, `receive`) and the way a failed load ends differ between
+ * the two entries.
  */
 
 /** @typedef {import('../protocol.js').FromWorker} FromWorker */
+/** @typedef {import('../protocol.js').ToWorker} ToWorker */
 /** @typedef {import('../protocol.js').WireTask} WireTask */
 /** @typedef {import('../../../machines/taskTypes.js').SerializedError} SerializedError */
 /** @typedef {import('../protocol.js').ResultFormat} ResultFormat */
@@ -82,7 +84,7 @@ export function createTaskRunner({ tasks, send, identity, resultFormat = 'struct
         code: 'ERR_TASK_NOT_FOUND',
         message: `no task "${message.name}" in the task module${what}; its tasks: ${names.join(', ') || '(it exports no functions)'}`,
       };
-      return send({ type: 'result', id: message.id, ok: false, error });
+      return send({ type: 'result', id: message.id, ok: false, error, durationMs: 0 });
     }
     /** @type {FromWorker} */
     let reply;
@@ -92,13 +94,13 @@ export function createTaskRunner({ tasks, send, identity, resultFormat = 'struct
     const start = performance.now();
     try {
       const value = await task(message.payload, control.context);
-      const ms = performance.now() - start;
+      const durationMs = performance.now() - start;
       const unrepresentable = resultFormat === 'json' ? notJson(value) : undefined;
       reply = unrepresentable
-        ? { type: 'result', id: message.id, ok: false, error: unrepresentable, ms, notSerializable: 'json' }
-        : { type: 'result', id: message.id, ok: true, value, ms };
+        ? { type: 'result', id: message.id, ok: false, error: unrepresentable, durationMs, notSerializable: 'json' }
+        : { type: 'result', id: message.id, ok: true, value, durationMs };
     } catch (error) {
-      reply = { type: 'result', id: message.id, ok: false, error: serializeError(error), ms: performance.now() - start };
+      reply = { type: 'result', id: message.id, ok: false, error: serializeError(error), durationMs: performance.now() - start };
     }
     current = undefined;
     control.end();
@@ -106,7 +108,7 @@ export function createTaskRunner({ tasks, send, identity, resultFormat = 'struct
       send(reply);
     } catch (error) {
       // The value cannot be cloned (a function, a socket): the task still settles, as a failure that says so.
-      send({ type: 'result', id: message.id, ok: false, error: serializeError(error), ms: reply.ms, notSerializable: 'structured-clone' });
+      send({ type: 'result', id: message.id, ok: false, error: serializeError(error), durationMs: reply.durationMs, notSerializable: 'structured-clone' });
     }
   }
 
@@ -161,4 +163,38 @@ const sourceText = Function.prototype.toString;
  */
 function isClass(value) {
   return typeof value === 'function' && /^class[\s{]/.test(sourceText.call(value));
+}
+
+/**
+ * What both worker entries do once their transport is set up: import the task module,
+ * answer the pool's messages (`run`, `abort`, `adopt`) and say `ready`. A module that
+ * fails to load is handed to `loadFailed`, whose result is returned: each entry ends in
+ * its own way (a process exits once its message is out, a thread throws).
+ * @param {{
+ *   taskModule: string,
+ *   workerId: string,
+ *   device: string,
+ *   resultFormat: ResultFormat,
+ *   send: (message: FromWorker) => void,
+ *   receive: (handler: (message: ToWorker) => void) => void,
+ *   loadFailed: (error: unknown) => Promise<never>,
+ * }} options
+ * @returns {Promise<void>}
+ */
+export async function serveTaskModule({ taskModule, workerId, device, resultFormat, send, receive, loadFailed }) {
+  /** @type {Record<string, unknown>} */
+  let tasks;
+  try {
+    tasks = await import(taskModule);
+  } catch (error) {
+    return loadFailed(error);
+  }
+  let id = workerId;
+  const runner = createTaskRunner({ tasks, send, identity: () => ({ workerId: id, device }), resultFormat });
+  receive((message) => {
+    if (message.type === 'run') runner.run(message.tasks);
+    else if (message.type === 'abort') runner.abort(message.id, message.reason);
+    else if (message.type === 'adopt') id = message.workerId;
+  });
+  send({ type: 'ready', tasks: taskNames(tasks) });
 }

@@ -1,6 +1,6 @@
-import type { ResolvedPoolOptions } from './config.js';
-import { ConfigError } from './errors.js';
-import { discoverGpus, GpuMemorySampler, type GpuInfo } from './runtime/gpu.js';
+import type { ResolvedPoolOptions } from '../../config.js';
+import { ConfigError } from '../../errors.js';
+import { discoverGpus, GpuMemorySampler, type GpuInfo } from './nvidiaSmi.js';
 
 /** What the pool knows of its GPUs, in `pool.status().gpu`. */
 export interface GpuStatus {
