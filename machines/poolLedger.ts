@@ -281,7 +281,7 @@ export class PoolLedger {
   submit(request: TaskRequest, fx: LedgerEffects): void {
     this.counts.submitted += 1;
     fx.emit({ type: 'task.submitted', taskId: request.id, name: request.name, priority: request.priority, queued: this.queue.size });
-    const refusal = this.#refusal() ?? this.#deviceRefusal(request.device);
+    const refusal = this.#deviceRefusal(request.device);
     if (refusal !== undefined) return this.#fail(request.id, refusal, 1, fx);
     const quarantine = this.#quarantineOf(request);
     if (quarantine !== undefined) return this.#fail(request.id, { code: 'QUARANTINED', ...quarantine }, 1, fx);
@@ -294,6 +294,18 @@ export class PoolLedger {
       return this.#fail(request.id, { code: 'QUEUE_FULL', queued: this.queue.size, maxQueue: this.settings.maxQueue }, 1, fx);
     }
     this.queue.push({ kind: 'task', id: request.id, priority: request.priority, seq: this.#seq++, selector, request, attempt: 1 });
+  }
+
+  /** A task submitted while the pool cannot take any (the supervisor's state says why): counted, and failed at once. */
+  refuseTask(request: TaskRequest, why: 'closed' | 'degraded', fx: LedgerEffects): void {
+    this.counts.submitted += 1;
+    fx.emit({ type: 'task.submitted', taskId: request.id, name: request.name, priority: request.priority, queued: this.queue.size });
+    this.#fail(request.id, why === 'degraded' ? this.#degradedFailure() : { code: 'CLOSED' }, 1, fx);
+  }
+
+  /** A lease asked for while the pool cannot grant any. */
+  refuseLease(leaseId: string, why: 'closed' | 'degraded', fx: LedgerEffects): void {
+    fx.emit({ type: 'lease.failed', leaseId, failure: why === 'degraded' ? this.#degradedFailure() : { code: 'CLOSED' } });
   }
 
   cancel(taskId: string, fx: LedgerEffects): void {
@@ -327,7 +339,7 @@ export class PoolLedger {
   }
 
   acquireLease(leaseId: string, priority: number, device: string | undefined, timeoutMs: number | undefined, fx: LedgerEffects): void {
-    const refusal = this.#refusal() ?? this.#deviceRefusal(device);
+    const refusal = this.#deviceRefusal(device);
     if (refusal !== undefined) return fx.emit({ type: 'lease.failed', leaseId, failure: refusal });
     this.leases.set(leaseId, { leaseId, timeoutMs: timeoutMs ?? this.settings.taskTimeoutMs, grantedAt: 0, expired: false, slot: undefined, pending: new Deque() });
     const selector = device ?? ANY_DEVICE;
@@ -679,12 +691,6 @@ export class PoolLedger {
   }
 
   // ── internals ───────────────────────────────────────────────────────────────
-
-  #refusal(): TaskFailure | undefined {
-    if (this.mode === 'degraded') return this.#degradedFailure();
-    if (this.mode === 'draining' || this.mode === 'stopping') return { code: 'CLOSED' };
-    return undefined;
-  }
 
   /** A request no worker of this pool can ever serve fails at once, naming what the pool has. */
   #deviceRefusal(selector: string | undefined): TaskFailure | undefined {

@@ -95,6 +95,54 @@ class TransitionEffects implements LedgerEffects {
 
 const effects = (context: SupervisorContext, enqueue: ActionQueue, self: AnyActorRef): LedgerEffects => new TransitionEffects(context, enqueue, self);
 
+type EventOf<T extends SupervisorEvent['type']> = Extract<SupervisorEvent, { type: T }>;
+
+/** What an action's implementation receives of XState, as the ledger's effects need it. */
+interface ActionArgs {
+  readonly context: SupervisorContext;
+  readonly event: SupervisorEvent;
+  readonly enqueue: ActionQueue;
+  readonly self: AnyActorRef;
+}
+
+/** A step of the ledger for one event type: the ledger decides what, with the transition's effects. */
+function onLedger<T extends SupervisorEvent['type']>(apply: (ledger: PoolLedger, event: EventOf<T>, fx: LedgerEffects) => void) {
+  return ({ context, event, enqueue, self }: ActionArgs) => apply(context.ledger, event as EventOf<T>, effects(context, enqueue, self));
+}
+
+/** The same for a worker's notification, on the slot of the worker that sent it; a slot's former actor is not heard. */
+function onSlot<T extends WorkerNotification['type']>(apply: (ledger: PoolLedger, slot: Slot, event: EventOf<T>, fx: LedgerEffects) => void) {
+  return ({ context, event, enqueue, self }: ActionArgs) => {
+    const slot = context.ledger.slotOf((event as WorkerNotification).workerId);
+    if (slot !== undefined) apply(context.ledger, slot, event as EventOf<T>, effects(context, enqueue, self));
+  };
+}
+
+/**
+ * What the supervisor does with each event, by name (the actions of the machine below): made
+ * once, so that an event costs a call, not a closure.
+ */
+const steps = {
+  routeTask: onLedger<'task.submit'>((ledger, event, fx) => ledger.submit(event.task, fx)),
+  refuseTaskClosed: onLedger<'task.submit'>((ledger, event, fx) => ledger.refuseTask(event.task, 'closed', fx)),
+  refuseTaskDegraded: onLedger<'task.submit'>((ledger, event, fx) => ledger.refuseTask(event.task, 'degraded', fx)),
+  cancelTask: onLedger<'task.cancel'>((ledger, event, fx) => ledger.cancel(event.taskId, fx)),
+  grantLease: onLedger<'lease.acquire'>((ledger, event, fx) => ledger.acquireLease(event.leaseId, event.priority, event.device, event.timeoutMs, fx)),
+  refuseLeaseClosed: onLedger<'lease.acquire'>((ledger, event, fx) => ledger.refuseLease(event.leaseId, 'closed', fx)),
+  refuseLeaseDegraded: onLedger<'lease.acquire'>((ledger, event, fx) => ledger.refuseLease(event.leaseId, 'degraded', fx)),
+  releaseLease: onLedger<'lease.release'>((ledger, event, fx) => ledger.releaseLease(event.leaseId, fx)),
+  expireLease: onLedger<'lease.expire'>((ledger, event, fx) => ledger.leaseExpired(event.leaseId, fx)),
+  startDrain: onLedger<'pool.close'>((ledger, event, fx) => ledger.close(event.drainTimeoutMs, fx)),
+  guardHostMemory: onLedger<'host.memory'>((ledger, event, fx) => ledger.hostMemory(event.availableBytes, event.totalBytes, fx)),
+  workerReady: onSlot<'worker.ready'>((ledger, slot, event, fx) => ledger.workerReady(slot, event.pid, fx)),
+  settleTasks: onSlot<'worker.tasks-done'>((ledger, slot, event, fx) => ledger.tasksDone(slot, event.results, fx)),
+  requeueRejected: onSlot<'worker.task-rejected'>((ledger, slot, _event, fx) => ledger.taskRejected(slot, fx)),
+  noteMemoryWarning: onSlot<'worker.memory-warning'>((ledger, slot, event, fx) => ledger.memoryWarning(slot, event.taskId, event, fx)),
+  reportProgress: onSlot<'worker.task-progress'>((ledger, slot, event, fx) => ledger.taskProgress(slot, event.taskId, event.fraction, event.detail, fx)),
+  settleKilled: onSlot<'worker.killed'>((ledger, slot, event, fx) => ledger.workerKilled(slot, event.taskId, event.termination, fx)),
+  restartExited: onSlot<'worker.exited'>((ledger, slot, event, fx) => ledger.workerExited(slot, event.termination, event.exit, fx)),
+};
+
 /**
  * The pool: spawns one worker machine per slot, routes tasks to idle workers as
  * messages, settles every task exactly once (as `task.succeeded` / `task.failed`
@@ -103,7 +151,9 @@ const effects = (context: SupervisorContext, enqueue: ActionQueue, self: AnyActo
  *
  * The bookkeeping lives in a {@link PoolLedger}; this machine decides *when* (its
  * states), the ledger decides *what*. `running` → `draining` → `stopping` → `closed`
- * is the close path; `degraded` is where a crash loop ends.
+ * is the close path; `degraded` is where a crash loop ends. Every event it handles has
+ * a named action at the root, and a state that answers an event otherwise (a closed or
+ * degraded pool refuses tasks and leases) says so in its own `on`.
  */
 export const supervisorMachine = setup({
   types: {
@@ -131,32 +181,26 @@ export const supervisorMachine = setup({
     hasNoDrainTime: ({ event }) => event.type === 'pool.close' && event.drainTimeoutMs <= 0,
   },
   actions: {
-    handle: enqueueActions(({ context, event, enqueue, self }) => {
-      const ledger = context.ledger;
-      const fx = effects(context, enqueue, self);
-      switch (event.type) {
-        case 'task.submit':
-          return ledger.submit(event.task, fx);
-        case 'task.cancel':
-          return ledger.cancel(event.taskId, fx);
-        case 'lease.acquire':
-          return ledger.acquireLease(event.leaseId, event.priority, event.device, event.timeoutMs, fx);
-        case 'lease.release':
-          return ledger.releaseLease(event.leaseId, fx);
-        case 'lease.expire':
-          return ledger.leaseExpired(event.leaseId, fx);
-        case 'pool.close':
-          return ledger.close(event.drainTimeoutMs, fx);
-        case 'host.memory':
-          return ledger.hostMemory(event.availableBytes, event.totalBytes, fx);
-        default: {
-          // The wildcard also brings any other xstate event; only worker notifications remain here.
-          if (!event.type.startsWith('worker.')) return;
-          const slot = ledger.slotOf(event.workerId);
-          if (slot !== undefined) handleNotification(ledger, slot, event, fx);
-        }
-      }
-    }),
+    // ── commands from the facade: each decision has a name, and the states say which applies ──
+    routeTask: enqueueActions((args) => steps.routeTask(args)),
+    refuseTaskClosed: enqueueActions((args) => steps.refuseTaskClosed(args)),
+    refuseTaskDegraded: enqueueActions((args) => steps.refuseTaskDegraded(args)),
+    cancelTask: enqueueActions((args) => steps.cancelTask(args)),
+    grantLease: enqueueActions((args) => steps.grantLease(args)),
+    refuseLeaseClosed: enqueueActions((args) => steps.refuseLeaseClosed(args)),
+    refuseLeaseDegraded: enqueueActions((args) => steps.refuseLeaseDegraded(args)),
+    releaseLease: enqueueActions((args) => steps.releaseLease(args)),
+    expireLease: enqueueActions((args) => steps.expireLease(args)),
+    startDrain: enqueueActions((args) => steps.startDrain(args)),
+    guardHostMemory: enqueueActions((args) => steps.guardHostMemory(args)),
+    // ── notifications from the worker machines (a slot's former actor is no longer heard) ──
+    workerReady: enqueueActions((args) => steps.workerReady(args)),
+    settleTasks: enqueueActions((args) => steps.settleTasks(args)),
+    requeueRejected: enqueueActions((args) => steps.requeueRejected(args)),
+    noteMemoryWarning: enqueueActions((args) => steps.noteMemoryWarning(args)),
+    reportProgress: enqueueActions((args) => steps.reportProgress(args)),
+    settleKilled: enqueueActions((args) => steps.settleKilled(args)),
+    restartExited: enqueueActions((args) => steps.restartExited(args)),
     // A worker *machine* failed (not its OS process: that is an ordinary kill). Its actor
     // is gone, so the slot gets a new actor, after the same backoff a crash would get.
     replaceFailedWorker: enqueueActions(({ context, event, enqueue, self }) => {
@@ -206,11 +250,24 @@ export const supervisorMachine = setup({
     src: 'hostMemoryMonitor',
     input: ({ context }) => ({ intervalMs: context.input.worker.memoryPollMs, reserveBytes: context.input.hostMemoryReserveBytes }),
   },
-  // Every event is bookkeeping first; the states below only decide what comes next.
+  // What every state does with an event, unless the state says otherwise below.
   on: {
+    'task.submit': { actions: 'routeTask' },
+    'task.cancel': { actions: 'cancelTask' },
+    'lease.acquire': { actions: 'grantLease' },
+    'lease.release': { actions: 'releaseLease' },
+    'lease.expire': { actions: 'expireLease' },
+    'pool.close': { actions: 'startDrain' },
+    'host.memory': { actions: 'guardHostMemory' },
+    'worker.ready': { actions: 'workerReady' },
+    'worker.tasks-done': { actions: 'settleTasks' },
+    'worker.task-rejected': { actions: 'requeueRejected' },
+    'worker.memory-warning': { actions: 'noteMemoryWarning' },
+    'worker.task-progress': { actions: 'reportProgress' },
+    'worker.killed': { actions: 'settleKilled' },
+    'worker.exited': { actions: 'restartExited' },
     'xstate.error.actor.*': { actions: 'replaceFailedWorker' },
     'xstate.done.actor.*': { actions: 'workerFinished' },
-    '*': { actions: 'handle' },
   },
   initial: 'running',
   states: {
@@ -218,8 +275,8 @@ export const supervisorMachine = setup({
       always: { guard: 'isDegraded', target: 'degraded' },
       on: {
         'pool.close': [
-          { guard: 'hasNoDrainTime', target: 'stopping', actions: 'handle' },
-          { target: 'draining', actions: 'handle' },
+          { guard: 'hasNoDrainTime', target: 'stopping', actions: 'startDrain' },
+          { target: 'draining', actions: 'startDrain' },
         ],
       },
     },
@@ -230,7 +287,12 @@ export const supervisorMachine = setup({
         { guard: 'isDrained', target: 'stopping' },
       ],
       after: { drainTimeout: 'stopping' },
-      on: { 'pool.close': { guard: 'hasNoDrainTime', target: 'stopping' } },
+      on: {
+        'task.submit': { actions: 'refuseTaskClosed' },
+        'lease.acquire': { actions: 'refuseLeaseClosed' },
+        // A second close: now, or with a new drain time.
+        'pool.close': [{ guard: 'hasNoDrainTime', target: 'stopping' }, { actions: 'startDrain' }],
+      },
     },
     // Fail fast, and now and then let one worker try again: a module fixed on disk, a host
     // that has recovered, bring the pool back without a restart of the process.
@@ -252,12 +314,20 @@ export const supervisorMachine = setup({
           after: { probeStable: { target: '#supervisor.running', actions: 'recover' } },
         },
       },
-      on: { 'pool.close': { target: 'stopping', actions: 'handle' } },
+      on: {
+        'task.submit': { actions: 'refuseTaskDegraded' },
+        'lease.acquire': { actions: 'refuseLeaseDegraded' },
+        'pool.close': { target: 'stopping', actions: 'startDrain' },
+      },
     },
     stopping: {
       entry: 'enterStopping',
       always: { guard: 'isAllStopped', target: 'closed' },
-      on: { 'pool.close': {} },
+      on: {
+        'task.submit': { actions: 'refuseTaskClosed' },
+        'lease.acquire': { actions: 'refuseLeaseClosed' },
+        'pool.close': {},
+      },
     },
     closed: {
       type: 'final',
@@ -265,22 +335,3 @@ export const supervisorMachine = setup({
     },
   },
 });
-
-function handleNotification(ledger: PoolLedger, slot: Slot, event: WorkerNotification, fx: LedgerEffects): void {
-  switch (event.type) {
-    case 'worker.ready':
-      return ledger.workerReady(slot, event.pid, fx);
-    case 'worker.tasks-done':
-      return ledger.tasksDone(slot, event.results, fx);
-    case 'worker.task-rejected':
-      return ledger.taskRejected(slot, fx);
-    case 'worker.memory-warning':
-      return ledger.memoryWarning(slot, event.taskId, event, fx);
-    case 'worker.task-progress':
-      return ledger.taskProgress(slot, event.taskId, event.fraction, event.detail, fx);
-    case 'worker.killed':
-      return ledger.workerKilled(slot, event.taskId, event.termination, fx);
-    case 'worker.exited':
-      return ledger.workerExited(slot, event.termination, event.exit, fx);
-  }
-}

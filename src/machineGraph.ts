@@ -19,12 +19,22 @@ export interface MachineGraphTransition {
   readonly guard: string | undefined;
 }
 
+/** What a state does with an event without leaving it: its named actions (a decision of the machine). */
+export interface MachineGraphHandler {
+  /** The state's path; '' for the machine's root (every state, unless one says otherwise). */
+  readonly state: string;
+  readonly event: string;
+  readonly guard: string | undefined;
+  readonly actions: readonly string[];
+}
+
 /** A machine as plain data, for drawing it: states by path, transitions with readable events. */
 export interface MachineGraph {
   readonly id: string;
   readonly initial: string | undefined;
   readonly states: readonly MachineGraphState[];
   readonly transitions: readonly MachineGraphTransition[];
+  readonly handlers: readonly MachineGraphHandler[];
 }
 
 const pathOf = (node: AnyStateNode) => node.path.join('.');
@@ -32,12 +42,13 @@ const pathOf = (node: AnyStateNode) => node.path.join('.');
 /**
  * Describes a machine from its definition: the docs' Mermaid diagrams and the
  * dashboard's statecharts are both drawn from this, never by hand. Transitions
- * without a target (bookkeeping that stays in the same state) are left out.
+ * without a target (decisions that stay in the same state) are `handlers`, not edges.
  */
 export function describeMachine(machine: AnyStateMachine): MachineGraph {
   const invokeNames = new Map<string, string>();
   const states: MachineGraphState[] = [];
   const transitions: MachineGraphTransition[] = [];
+  const handlers: MachineGraphHandler[] = [];
   const visit = (node: AnyStateNode) => {
     for (const invoke of node.invoke) invokeNames.set(invoke.id, typeof invoke.src === 'string' ? invoke.src : invoke.id);
     for (const child of Object.values(node.states) as AnyStateNode[]) visit(child);
@@ -52,22 +63,31 @@ export function describeMachine(machine: AnyStateMachine): MachineGraph {
     if (actor) return `${actor[1]}: ${actor[2] === '*' ? 'any child' : (invokeNames.get(actor[2] as string) ?? actor[2])}`;
     return t.eventType;
   };
+  const nameOf = (action: unknown): string | undefined =>
+    typeof action === 'string' ? action : typeof (action as { type?: unknown })?.type === 'string' ? (action as { type: string }).type : undefined;
+  const edges = (node: AnyStateNode) => {
+    for (const t of [...node.transitions.values()].flat().concat(node.always ?? [])) {
+      const guard = typeof t.guard === 'string' ? t.guard : (t.guard as { type?: string } | undefined)?.type;
+      const targets = (t.target ?? []) as AnyStateNode[];
+      for (const target of targets) transitions.push({ source: pathOf(node), target: pathOf(target), event: event(t), guard });
+      if (targets.length === 0) {
+        const actions = (t.actions as unknown[]).map(nameOf).filter((name): name is string => name !== undefined);
+        handlers.push({ state: pathOf(node), event: event(t), guard, actions });
+      }
+    }
+  };
   const walk = (node: AnyStateNode) => {
     for (const child of Object.values(node.states) as AnyStateNode[]) {
       const initial = child.initial?.target[0] as AnyStateNode | undefined;
       states.push({ path: pathOf(child), key: child.key, parent: pathOf(node), type: child.type, initial: initial?.key });
-      for (const t of [...child.transitions.values()].flat().concat(child.always ?? [])) {
-        const guard = typeof t.guard === 'string' ? t.guard : (t.guard as { type?: string } | undefined)?.type;
-        for (const target of (t.target ?? []) as AnyStateNode[]) {
-          transitions.push({ source: pathOf(child), target: pathOf(target), event: event(t), guard });
-        }
-      }
+      edges(child);
       walk(child);
     }
   };
+  edges(machine.root);
   walk(machine.root);
   const rootInitial = machine.root.initial?.target[0] as AnyStateNode | undefined;
-  return { id: machine.id, initial: rootInitial ? pathOf(rootInitial) : undefined, states, transitions };
+  return { id: machine.id, initial: rootInitial ? pathOf(rootInitial) : undefined, states, transitions, handlers };
 }
 
 /** Draws a described machine as a Mermaid `stateDiagram-v2`. */
@@ -95,4 +115,14 @@ export function graphToMermaid(graph: MachineGraph): string {
   };
   draw('', '  ');
   return lines.join('\n');
+}
+
+/**
+ * The handlers of a described machine as a Markdown table: what each state does with an
+ * event without leaving it (the root's apply in every state that does not say otherwise).
+ */
+export function handlersToMarkdown(graph: MachineGraph): string {
+  if (graph.handlers.length === 0) return '';
+  const rows = graph.handlers.map((h) => `| ${h.state === '' ? '*(every state)*' : `\`${h.state}\``} | \`${h.event}\`${h.guard ? ` [${h.guard}]` : ''} | ${h.actions.length > 0 ? h.actions.map((a) => `\`${a}\``).join(', ') : '*(ignored)*'} |`);
+  return ['| state | event | action |', '|---|---|---|', ...rows].join('\n');
 }
