@@ -5,6 +5,7 @@ import { planRestart, type RestartPolicy } from './restartPolicy.js';
 import { DeviceQueues } from './deviceQueues.js';
 import { ANY_DEVICE, deviceMatches } from './devices.js';
 import { IdleWorkers } from './idleWorkers.js';
+import { RunTimeStats } from './runTimes.js';
 import type { MemoryResource, Quarantine, RetryableFailure, SerializedError, TaskAssignment, TaskFailure, Termination } from './taskTypes.js';
 import type { WorkerExit } from './workerActors.js';
 import type { FinishedTask, WorkerCommand } from './workerMachine.js';
@@ -47,12 +48,6 @@ export const PROBE_STABLE_MS = 1000;
  * the queue emptied into another worker's backlog for long.
  */
 export const RUN_AHEAD_BUDGET_MS = 2;
-/** Runs of a task name measured before its tasks may be handed out ahead of time. */
-const RUNS_BEFORE_RUN_AHEAD = 3;
-/** Weight of the newest run in a task name's mean run time. */
-const RUN_TIME_WEIGHT = 0.2;
-/** Task names whose run times are kept; a caller that makes up names cannot grow the ledger past it. */
-const RUN_TIME_NAMES = 1024;
 
 /** Mirrors the supervisor's top-level state; set only by the machine's actions. */
 export type LedgerMode = 'running' | 'draining' | 'degraded' | 'stopping';
@@ -91,11 +86,6 @@ interface RunningTask {
   readonly slot: Slot;
   /** When it started; for a task run ahead, when it was handed over until the one before it finishes. */
   startedAt: number;
-}
-
-interface RunTimes {
-  meanMs: number;
-  runs: number;
 }
 
 interface QueuedTask {
@@ -192,7 +182,7 @@ export class PoolLedger {
   /** Workers ended by the host-memory guard whose exit is not confirmed yet. */
   readonly #evicting = new Set<string>();
   /** Recent run times by task name: which tasks are fast enough to hand out ahead of time. */
-  readonly #runTimes = new Map<string, RunTimes>();
+  readonly #runTimes = new RunTimeStats();
   readonly #quarantine: PoisonQuarantine;
   /** Fingerprints already computed, kept with the request (a retried task is the same object). */
   readonly #fingerprints = new WeakMap<TaskRequest, string>();
@@ -428,7 +418,7 @@ export class PoolLedger {
     const running = this.running.get(taskId);
     if (running !== undefined) {
       this.running.delete(taskId);
-      this.#recordRunTime(running.request.name, durationMs);
+      this.#runTimes.record(running.request.name, durationMs);
       if (outcome.ok) {
         this.counts.succeeded += 1;
         fx.emit({ type: 'task.succeeded', taskId, workerId: slot.workerId, value: outcome.value, durationMs, attempt: running.attempt });
@@ -771,11 +761,11 @@ export class PoolLedger {
     // `first` has left the queue already; this worker's share of what waited includes it.
     const most = Math.min(this.settings.maxBatch, Math.ceil((this.queue.size + 1) / this.slots.length)) - 1;
     if (most <= 0) return [];
-    let budget = RUN_AHEAD_BUDGET_MS - this.#expectedMs(first.name);
+    let budget = RUN_AHEAD_BUDGET_MS - this.#runTimes.expectedMs(first.name);
     const fits = (head: QueueItem): boolean => {
       // A name with recent crashes goes one task at a time: each is checked against the quarantine when it starts.
       if (head.kind !== 'task' || this.#quarantine.watches(head.request.name)) return false;
-      const cost = this.#expectedMs(head.request.name);
+      const cost = this.#runTimes.expectedMs(head.request.name);
       if (cost > budget) return false;
       budget -= cost;
       return true;
@@ -787,23 +777,6 @@ export class PoolLedger {
       taken.push(next);
     }
     return taken;
-  }
-
-  #expectedMs(name: string): number {
-    const times = this.#runTimes.get(name);
-    return times === undefined || times.runs < RUNS_BEFORE_RUN_AHEAD ? Infinity : times.meanMs;
-  }
-
-  #recordRunTime(name: string, ms: number): void {
-    const times = this.#runTimes.get(name);
-    if (times === undefined) {
-      // The name measured longest ago makes room (a Map iterates in insertion order).
-      if (this.#runTimes.size >= RUN_TIME_NAMES) this.#runTimes.delete(this.#runTimes.keys().next().value as string);
-      this.#runTimes.set(name, { meanMs: ms, runs: 1 });
-    } else {
-      times.meanMs += RUN_TIME_WEIGHT * (ms - times.meanMs);
-      times.runs += 1;
-    }
   }
 
   /**
@@ -904,7 +877,7 @@ export class PoolLedger {
     if (running === undefined) return;
     this.running.delete(taskId);
     // A task that had to be ended is not one to hand out ahead of time for a while.
-    this.#recordRunTime(running.request.name, this.now() - running.startedAt);
+    this.#runTimes.record(running.request.name, this.now() - running.startedAt);
     const failure = this.#failureOf(slot, termination, running);
     const retryClass = RETRY_CLASS[termination.reason];
     const { request, attempt } = running;
