@@ -1,10 +1,10 @@
-import { Deque } from './deque.js';
 import type { PoolEvent, SupervisorCommand, TaskRequest } from './poolEvents.js';
 import { PoisonQuarantine, type QuarantinePolicy } from './poisonQuarantine.js';
 import { planRestart, type RestartPolicy } from './restartPolicy.js';
 import { DeviceQueues } from './deviceQueues.js';
 import { ANY_DEVICE, deviceMatches } from './devices.js';
 import { IdleWorkers } from './idleWorkers.js';
+import { LeaseBook } from './leaseBook.js';
 import { RunTimeStats } from './runTimes.js';
 import type { MemoryResource, Quarantine, RetryableFailure, SerializedError, TaskAssignment, TaskFailure, Termination } from './taskTypes.js';
 import type { WorkerExit } from './workerActors.js';
@@ -108,18 +108,6 @@ interface QueuedLease {
 
 type QueueItem = QueuedTask | QueuedLease;
 
-interface Lease {
-  readonly leaseId: string;
-  /** How long it may be held, from the grant. */
-  readonly timeoutMs: number;
-  grantedAt: number;
-  /** Held past its deadline: its worker was ended, and every later run fails. */
-  expired: boolean;
-  slot: Slot | undefined;
-  /** Tasks of this lease waiting for its worker, which runs one at a time. */
-  readonly pending: Deque<{ request: TaskRequest; attempt: number }>;
-}
-
 export interface DegradedInfo {
   readonly reason: string;
   readonly workerId: string;
@@ -171,7 +159,7 @@ export class PoolLedger {
   readonly slots: Slot[] = [];
   readonly queue = new DeviceQueues<QueueItem>();
   readonly running = new Map<string, RunningTask>();
-  readonly leases = new Map<string, Lease>();
+  readonly leases = new LeaseBook<Slot>();
   readonly counts: LedgerCounts = { submitted: 0, succeeded: 0, failed: 0, retried: 0, killed: 0, restarts: 0 };
   mode: LedgerMode = 'running';
   degraded: DegradedInfo | undefined;
@@ -250,9 +238,7 @@ export class PoolLedger {
 
   get isDrained(): boolean {
     if (this.queue.size !== 0 || this.running.size !== 0) return false;
-    // An expired lease holds no worker: the pool need not wait for its owner to release it.
-    for (const lease of this.leases.values()) if (!lease.expired) return false;
-    return true;
+    return !this.leases.anyActive;
   }
 
   get allStopped(): boolean {
@@ -316,39 +302,30 @@ export class PoolLedger {
       fx.send(running.slot.actorId, { type: 'task.cancel', taskId });
       return;
     }
-    for (const lease of this.leases.values()) {
-      const kept = new Deque<{ request: TaskRequest; attempt: number }>();
-      let found: { request: TaskRequest; attempt: number } | undefined;
-      for (let item = lease.pending.shift(); item !== undefined; item = lease.pending.shift()) {
-        if (item.request.id === taskId) found = item;
-        else kept.push(item);
-      }
-      for (const item of kept) lease.pending.push(item);
-      if (found !== undefined) return this.#fail(taskId, { code: 'CANCELLED', stage: 'queued' }, found.attempt, fx);
-    }
+    const waiting = this.leases.cancelRun(taskId);
+    if (waiting !== undefined) this.#fail(taskId, { code: 'CANCELLED', stage: 'queued' }, waiting.attempt, fx);
   }
 
   acquireLease(leaseId: string, priority: number, device: string | undefined, timeoutMs: number | undefined, fx: LedgerEffects): void {
     const refusal = this.#deviceRefusal(device);
     if (refusal !== undefined) return fx.emit({ type: 'lease.failed', leaseId, failure: refusal });
-    this.leases.set(leaseId, { leaseId, timeoutMs: timeoutMs ?? this.settings.taskTimeoutMs, grantedAt: 0, expired: false, slot: undefined, pending: new Deque() });
+    this.leases.create(leaseId, timeoutMs ?? this.settings.taskTimeoutMs);
     const selector = device ?? ANY_DEVICE;
     const idle = this.#idle.take(selector);
     if (idle !== undefined) return this.#grantLease(leaseId, this.slots[idle] as Slot, fx);
     if (this.queue.size >= this.settings.maxQueue) {
-      this.leases.delete(leaseId);
+      this.leases.remove(leaseId);
       return fx.emit({ type: 'lease.failed', leaseId, failure: { code: 'QUEUE_FULL', queued: this.queue.size, maxQueue: this.settings.maxQueue } });
     }
     this.queue.push({ kind: 'lease', id: leaseId, priority, seq: this.#seq++, selector });
   }
 
   releaseLease(leaseId: string, fx: LedgerEffects): void {
-    const lease = this.leases.get(leaseId);
+    const lease = this.leases.remove(leaseId);
     if (lease === undefined) return;
-    this.leases.delete(leaseId);
     this.queue.remove(leaseId);
     fx.cancel(leaseTimer(leaseId));
-    for (let item = lease.pending.shift(); item !== undefined; item = lease.pending.shift()) {
+    for (let item = this.leases.takeRun(lease); item !== undefined; item = this.leases.takeRun(lease)) {
       this.#fail(item.request.id, { code: 'CANCELLED', stage: 'queued' }, item.attempt, fx);
     }
     fx.emit({ type: 'lease.released', leaseId });
@@ -368,10 +345,9 @@ export class PoolLedger {
     const lease = this.leases.get(leaseId);
     const slot = lease?.slot;
     if (lease === undefined || lease.expired || slot === undefined || slot.leaseId !== leaseId) return;
-    lease.expired = true;
-    lease.slot = undefined;
+    this.leases.expire(lease);
     const failure: TaskFailure = { code: 'LEASE_EXPIRED', leaseId, workerId: slot.workerId, timeoutMs: lease.timeoutMs };
-    for (let item = lease.pending.shift(); item !== undefined; item = lease.pending.shift()) this.#fail(item.request.id, failure, item.attempt, fx);
+    for (let item = this.leases.takeRun(lease); item !== undefined; item = this.leases.takeRun(lease)) this.#fail(item.request.id, failure, item.attempt, fx);
     fx.emit({ type: 'lease.expired', leaseId, workerId: slot.workerId, timeoutMs: lease.timeoutMs, taskId: slot.taskId });
     // The slot no longer belongs to the lease: once replaced it serves the queue.
     slot.leaseId = undefined;
@@ -675,7 +651,7 @@ export class PoolLedger {
     this.mode = 'stopping';
     this.probe = undefined;
     this.#failAllWaiting({ code: 'CLOSED' }, fx);
-    for (const lease of [...this.leases.values()]) this.releaseLease(lease.leaseId, fx);
+    for (const leaseId of this.leases.ids()) this.releaseLease(leaseId, fx);
     for (const slot of this.slots) if (!slot.stopped) fx.send(slot.actorId, { type: 'worker.stop' });
     this.#idle.clear();
   }
@@ -813,7 +789,7 @@ export class PoolLedger {
     }
     if (slot.leaseId !== undefined) {
       const lease = this.leases.get(slot.leaseId);
-      const next = lease?.pending.shift();
+      const next = lease === undefined ? undefined : this.leases.takeRun(lease);
       if (next !== undefined) this.#start(slot, next.request, next.attempt, fx);
       return;
     }
@@ -838,9 +814,8 @@ export class PoolLedger {
   }
 
   #grantLease(leaseId: string, slot: Slot, fx: LedgerEffects): void {
-    const lease = this.leases.get(leaseId) as Lease;
-    lease.slot = slot;
-    lease.grantedAt = this.now();
+    const lease = this.leases.grant(leaseId, slot, this.now());
+    if (lease === undefined) return;
     slot.leaseId = leaseId;
     fx.emit({ type: 'lease.granted', leaseId, workerId: slot.workerId });
     fx.schedule({ type: 'lease.expire', leaseId }, lease.timeoutMs, leaseTimer(leaseId));
@@ -855,19 +830,18 @@ export class PoolLedger {
     if (lease === undefined || slot === undefined || slot.leaseId !== lease.leaseId) {
       return this.#fail(request.id, { code: 'LEASE_LOST', leaseId: request.leaseId as string, workerId: slot?.workerId ?? '' }, 1, fx);
     }
-    if (slot.ready && slot.taskId === undefined && lease.pending.length === 0) return this.#start(slot, request, 1, fx);
-    lease.pending.push({ request, attempt: 1 });
+    if (slot.ready && slot.taskId === undefined && this.leases.pendingCount(lease) === 0) return this.#start(slot, request, 1, fx);
+    this.leases.enqueue(lease, { request, attempt: 1 });
   }
 
   #loseLease(slot: Slot, fx: LedgerEffects): void {
     const leaseId = slot.leaseId as string;
     slot.leaseId = undefined;
-    const lease = this.leases.get(leaseId);
+    const lease = this.leases.remove(leaseId);
     if (lease === undefined) return;
-    this.leases.delete(leaseId);
     fx.cancel(leaseTimer(leaseId));
     fx.emit({ type: 'lease.lost', leaseId, workerId: slot.workerId });
-    for (let item = lease.pending.shift(); item !== undefined; item = lease.pending.shift()) {
+    for (let item = this.leases.takeRun(lease); item !== undefined; item = this.leases.takeRun(lease)) {
       this.#fail(item.request.id, { code: 'LEASE_LOST', leaseId, workerId: slot.workerId }, item.attempt, fx);
     }
   }
@@ -900,7 +874,7 @@ export class PoolLedger {
     if (request.leaseId !== undefined) {
       const lease = this.leases.get(request.leaseId);
       if (lease === undefined) return this.#fail(request.id, { code: 'CLOSED' }, attempt, fx);
-      return lease.pending.unshift({ request, attempt });
+      return this.leases.requeueFront(lease, { request, attempt });
     }
     const selector = request.device ?? ANY_DEVICE;
     this.queue.pushFront({ kind: 'task', id: request.id, priority: request.priority, seq: -1, selector, request, attempt });
@@ -956,7 +930,7 @@ export class PoolLedger {
     const tasks: Array<{ taskId: string; attempt: number }> = [];
     for (const item of this.queue.drain()) {
       if (item.kind === 'task') tasks.push({ taskId: item.id, attempt: item.attempt });
-      else if (this.leases.delete(item.id)) fx.emit({ type: 'lease.failed', leaseId: item.id, failure });
+      else if (this.leases.remove(item.id) !== undefined) fx.emit({ type: 'lease.failed', leaseId: item.id, failure });
     }
     if (tasks.length === 0) return;
     this.counts.failed += tasks.length;
