@@ -1,11 +1,11 @@
 import type { PoolEvent, SupervisorCommand, TaskRequest } from './poolEvents.js';
 import { PoisonQuarantine, type QuarantinePolicy } from './poisonQuarantine.js';
-import { planRestart, type RestartPolicy } from './restartPolicy.js';
+import type { RestartPolicy } from './restartPolicy.js';
 import { DeviceQueues } from './deviceQueues.js';
-import { ANY_DEVICE, deviceMatches } from './devices.js';
-import { IdleWorkers } from './idleWorkers.js';
+import { ANY_DEVICE } from './devices.js';
 import { LeaseBook } from './leaseBook.js';
 import { RunTimeStats } from './runTimes.js';
+import { SlotTable, type Slot } from './slotTable.js';
 import type { MemoryResource, Quarantine, RetryableFailure, SerializedError, TaskAssignment, TaskFailure, Termination } from './taskTypes.js';
 import type { WorkerExit } from './workerActors.js';
 import type { FinishedTask, WorkerCommand } from './workerMachine.js';
@@ -51,34 +51,6 @@ export const RUN_AHEAD_BUDGET_MS = 2;
 
 /** Mirrors the supervisor's top-level state; set only by the machine's actions. */
 export type LedgerMode = 'running' | 'draining' | 'degraded' | 'stopping';
-
-export interface Slot {
-  readonly index: number;
-  readonly workerId: string;
-  readonly device: string;
-  /** Id of the slot's current worker actor (a new one when a failed actor was replaced). */
-  actorId: string;
-  pid: number | undefined;
-  generation: number;
-  /** Started and not known to be dying: may hold a task. */
-  ready: boolean;
-  /** Id of the task it runs, if any. */
-  taskId: string | undefined;
-  /**
-   * Ids handed to the worker behind `taskId`, in order; they start as the ones before
-   * them finish. Mirrors the worker machine's `runAhead`: a cancelled one stays listed
-   * (the worker still has it) but is no longer in `running`.
-   */
-  runAhead: string[];
-  leaseId: string | undefined;
-  /** Times of recent failures that count towards the restart-intensity limit. */
-  failures: number[];
-  /** The task the last kill ended, if it ended one: the fault is then the task's, not the worker's. */
-  killedTaskId: string | undefined;
-  restarts: number;
-  stopped: boolean;
-  lastError: SerializedError | undefined;
-}
 
 interface RunningTask {
   readonly request: TaskRequest;
@@ -148,15 +120,15 @@ function isPoisonFailure(termination: Termination): boolean {
 const leaseTimer = (leaseId: string) => `lease:${leaseId}`;
 
 /**
- * The supervisor's bookkeeping: queue, slots, running tasks, leases and restart
- * history. It is mutated in place, never copied per event, which is what keeps the
+ * The supervisor's bookkeeping and decisions: queue, running tasks, and the slot table
+ * and lease book it owns. It is mutated in place, never copied per event, which is what keeps the
  * per-task cost flat at 100k queued tasks; the supervisor machine owns the only
  * reference and calls it from its actions. Every task id is in exactly one place —
  * the queue, `running`, or a lease's pending list — until it settles, so each
  * task settles exactly once.
  */
 export class PoolLedger {
-  readonly slots: Slot[] = [];
+  readonly slots: SlotTable;
   readonly queue = new DeviceQueues<QueueItem>();
   readonly running = new Map<string, RunningTask>();
   readonly leases = new LeaseBook<Slot>();
@@ -165,10 +137,7 @@ export class PoolLedger {
   degraded: DegradedInfo | undefined;
   probe: Probe | undefined;
   drainTimeoutMs = 0;
-  readonly #idle = new IdleWorkers();
   #seq = 0;
-  /** Workers ended by the host-memory guard whose exit is not confirmed yet. */
-  readonly #evicting = new Set<string>();
   /** Recent run times by task name: which tasks are fast enough to hand out ahead of time. */
   readonly #runTimes = new RunTimeStats();
   readonly #quarantine: PoisonQuarantine;
@@ -177,14 +146,14 @@ export class PoolLedger {
   /** The wait before the next probe of a degraded pool. */
   #recoverDelayMs: number;
   #recoveredAt: number | undefined;
-  #actorSeq = 0;
 
   constructor(
     readonly settings: LedgerSettings,
     private readonly now: () => number,
-    private readonly random: () => number,
+    random: () => number,
     private readonly fingerprint: Fingerprinter = defaultFingerprint,
   ) {
+    this.slots = new SlotTable(settings.restart, random);
     this.#quarantine = new PoisonQuarantine(settings.quarantine, now);
     this.#recoverDelayMs = settings.restart.recoverAfterMs;
   }
@@ -194,62 +163,16 @@ export class PoolLedger {
     return this.#quarantine.activeCount;
   }
 
-  /** An actor id not used before in this pool, for the slot's next worker actor. */
-  nextActorId(slot: Slot): string {
-    this.#actorSeq += 1;
-    return `${slot.workerId}.${this.#actorSeq}`;
-  }
-
-  addSlot(workerId: string, device: string, actorId: string): void {
-    this.slots.push({
-      index: this.slots.length,
-      workerId,
-      device,
-      actorId,
-      pid: undefined,
-      generation: 0,
-      ready: false,
-      taskId: undefined,
-      runAhead: [],
-      leaseId: undefined,
-      failures: [],
-      killedTaskId: undefined,
-      restarts: 0,
-      stopped: false,
-      lastError: undefined,
-    });
-  }
-
-  get idleCount(): number {
-    return this.#idle.count;
-  }
-
-  /** The devices of the pool's slots, for a failure that names them. */
-  get devices(): string[] {
-    return [...new Set(this.slots.map((slot) => slot.device))];
-  }
-
   /** Tasks handed to a worker behind its current one: waiting, not started. */
   get waitingInWorkers(): number {
     let count = 0;
-    for (const slot of this.slots) for (const id of slot.runAhead) if (this.running.has(id)) count += 1;
+    for (const slot of this.slots.all) for (const id of slot.runAhead) if (this.running.has(id)) count += 1;
     return count;
   }
 
   get isDrained(): boolean {
     if (this.queue.size !== 0 || this.running.size !== 0) return false;
     return !this.leases.anyActive;
-  }
-
-  get allStopped(): boolean {
-    return this.slots.every((slot) => slot.stopped);
-  }
-
-  slotOf(workerId: string): Slot | undefined {
-    // Ids are `worker-<index>`; fall back to a scan for any other naming.
-    const index = Number(workerId.slice(workerId.lastIndexOf('-') + 1));
-    const slot = this.slots[index];
-    return slot?.workerId === workerId ? slot : this.slots.find((s) => s.workerId === workerId);
   }
 
   // ── commands from the facade ────────────────────────────────────────────────
@@ -264,8 +187,8 @@ export class PoolLedger {
     if (request.leaseId !== undefined) return this.#submitToLease(request, fx);
     const selector = request.device ?? ANY_DEVICE;
     // An idle worker that can take it means no queued task could (it would have taken that one).
-    const idle = this.#idle.take(selector);
-    if (idle !== undefined) return this.#start(this.slots[idle] as Slot, request, 1, fx);
+    const idle = this.slots.takeIdle(selector);
+    if (idle !== undefined) return this.#start(idle, request, 1, fx);
     if (this.queue.size >= this.settings.maxQueue) {
       return this.#fail(request.id, { code: 'QUEUE_FULL', queued: this.queue.size, maxQueue: this.settings.maxQueue }, 1, fx);
     }
@@ -311,8 +234,8 @@ export class PoolLedger {
     if (refusal !== undefined) return fx.emit({ type: 'lease.failed', leaseId, failure: refusal });
     this.leases.create(leaseId, timeoutMs ?? this.settings.taskTimeoutMs);
     const selector = device ?? ANY_DEVICE;
-    const idle = this.#idle.take(selector);
-    if (idle !== undefined) return this.#grantLease(leaseId, this.slots[idle] as Slot, fx);
+    const idle = this.slots.takeIdle(selector);
+    if (idle !== undefined) return this.#grantLease(leaseId, idle, fx);
     if (this.queue.size >= this.settings.maxQueue) {
       this.leases.remove(leaseId);
       return fx.emit({ type: 'lease.failed', leaseId, failure: { code: 'QUEUE_FULL', queued: this.queue.size, maxQueue: this.settings.maxQueue } });
@@ -441,7 +364,7 @@ export class PoolLedger {
    */
   hostMemory(availableBytes: number, totalBytes: number, fx: LedgerEffects): void {
     const reserve = this.settings.hostMemoryReserveBytes;
-    if (reserve === undefined || availableBytes >= reserve || this.#evicting.size > 0) return;
+    if (reserve === undefined || availableBytes >= reserve || this.slots.evicting) return;
     let victim: RunningTask | undefined;
     let victimRetriable = false;
     for (const running of this.running.values()) {
@@ -456,7 +379,7 @@ export class PoolLedger {
     }
     fx.emit({ type: 'host.memory-pressure', availableBytes, reserveBytes: reserve, taskId: victim?.request.id, workerId: victim?.slot.workerId });
     if (victim === undefined) return;
-    this.#evicting.add(victim.slot.workerId);
+    this.slots.markEvicting(victim.slot);
     fx.send(victim.slot.actorId, {
       type: 'task.evict',
       taskId: victim.request.id,
@@ -469,7 +392,7 @@ export class PoolLedger {
     slot.ready = false;
     // A cancelled task settled before the kill; its kill is still its own doing, not the worker's.
     slot.killedTaskId = taskId !== undefined && (this.running.has(taskId) || termination.reason === 'cancelled') ? taskId : undefined;
-    this.#removeIdle(slot);
+    this.slots.removeIdle(slot);
     // This failure's own error: what a degrade or a failed probe reports, never an older one.
     slot.lastError = errorOf(termination) ?? slot.lastError;
     if (this.probe?.slot === slot && this.probe.phase !== 'failed') this.#probeFailed(slot, fx);
@@ -480,7 +403,7 @@ export class PoolLedger {
   }
 
   workerExited(slot: Slot, termination: Termination, exit: WorkerExit | undefined, fx: LedgerEffects): void {
-    this.#evicting.delete(slot.workerId);
+    this.slots.exited(slot);
     fx.emit({ type: 'worker.exited', workerId: slot.workerId, pid: slot.pid, exit });
     if (this.mode === 'degraded' || this.mode === 'stopping') return fx.send(slot.actorId, { type: 'worker.stop' });
     const delayMs = this.#planRestart(slot, termination, fx);
@@ -501,7 +424,7 @@ export class PoolLedger {
    */
   startProbe(fx: LedgerEffects): void {
     const info = this.degraded as DegradedInfo;
-    const stopped = this.slots.filter((slot) => slot.stopped);
+    const stopped = this.slots.all.filter((slot) => slot.stopped);
     const slot = stopped.find((s) => s.workerId === info.workerId) ?? stopped[0];
     this.probe = { slot, phase: slot === undefined ? 'up' : 'starting' };
     fx.emit({ type: 'pool.probing', workerId: slot?.workerId ?? info.workerId, attempt: info.failedProbes + 1 });
@@ -529,8 +452,8 @@ export class PoolLedger {
     this.probe = undefined;
     this.#recoveredAt = this.now();
     fx.emit({ type: 'pool.recovered', degradedForMs: this.now() - info.since, probes: info.failedProbes + 1 });
-    for (const slot of this.slots) {
-      slot.failures = [];
+    this.slots.forgetFailures();
+    for (const slot of this.slots.all) {
       if (slot.stopped) {
         slot.stopped = false;
         fx.respawn(slot, 0);
@@ -552,10 +475,6 @@ export class PoolLedger {
     else fx.respawn(slot, delayMs);
   }
 
-  replaceActor(slot: Slot, actorId: string): void {
-    slot.actorId = actorId;
-  }
-
   /**
    * A fault is charged to what caused it. A worker that died running a task, or was
    * ended to enforce a task's limits, is the task's doing: the task fails (and is retried
@@ -571,7 +490,7 @@ export class PoolLedger {
       reason === 'runtime-error' ||
       ((reason === 'crashed' || reason === 'memory') && slot.killedTaskId === undefined);
     if (!ownFailure) {
-      slot.restarts += 1;
+      this.slots.restartForTask(slot);
       this.counts.restarts += 1;
       fx.emit({
         type: 'worker.restart-scheduled',
@@ -584,8 +503,7 @@ export class PoolLedger {
       });
       return 0;
     }
-    const plan = planRestart(slot.failures, this.now(), this.settings.restart, this.random);
-    slot.failures = plan.recentFailures;
+    const plan = this.slots.recordOwnFailure(slot, this.now());
     if (plan.kind === 'give-up') {
       const now = this.now();
       // Degraded again soon after recovering: the cause is back, so probe no more often than last time.
@@ -603,7 +521,6 @@ export class PoolLedger {
       };
       return undefined;
     }
-    slot.restarts += 1;
     this.counts.restarts += 1;
     fx.emit({
       type: 'worker.restart-scheduled',
@@ -619,7 +536,7 @@ export class PoolLedger {
   workerStopped(slot: Slot, fx: LedgerEffects): void {
     slot.stopped = true;
     slot.ready = false;
-    this.#removeIdle(slot);
+    this.slots.removeIdle(slot);
     fx.emit({ type: 'worker.stopped', workerId: slot.workerId });
   }
 
@@ -632,15 +549,15 @@ export class PoolLedger {
       type: 'pool.degraded',
       reason: info.reason,
       workerId: info.workerId,
-      failuresInWindow: this.slotOf(info.workerId)?.failures.length ?? 0,
+      failuresInWindow: this.slots.slotOf(info.workerId)?.failures.length ?? 0,
       lastError: info.lastError,
     });
     this.#failAllWaiting(this.#degradedFailure(), fx);
     // Running tasks finish; every worker that is not running one stops now.
-    for (const slot of this.slots) {
+    for (const slot of this.slots.all) {
       if (!slot.stopped && slot.taskId === undefined && slot.leaseId === undefined) fx.send(slot.actorId, { type: 'worker.stop' });
     }
-    this.#idle.clear();
+    this.slots.clearIdle();
   }
 
   enterDraining(): void {
@@ -652,16 +569,16 @@ export class PoolLedger {
     this.probe = undefined;
     this.#failAllWaiting({ code: 'CLOSED' }, fx);
     for (const leaseId of this.leases.ids()) this.releaseLease(leaseId, fx);
-    for (const slot of this.slots) if (!slot.stopped) fx.send(slot.actorId, { type: 'worker.stop' });
-    this.#idle.clear();
+    for (const slot of this.slots.all) if (!slot.stopped) fx.send(slot.actorId, { type: 'worker.stop' });
+    this.slots.clearIdle();
   }
 
   // ── internals ───────────────────────────────────────────────────────────────
 
   /** A request no worker of this pool can ever serve fails at once, naming what the pool has. */
   #deviceRefusal(selector: string | undefined): TaskFailure | undefined {
-    if (selector === undefined || this.slots.some((slot) => deviceMatches(selector, slot.device))) return undefined;
-    return { code: 'NO_MATCHING_DEVICE', requested: selector, devices: this.devices };
+    if (selector === undefined || this.slots.serves(selector)) return undefined;
+    return { code: 'NO_MATCHING_DEVICE', requested: selector, devices: this.slots.devices };
   }
 
   /** The quarantine this task's input is in, if any; only a name with recent failures costs a fingerprint. */
@@ -735,7 +652,7 @@ export class PoolLedger {
    */
   #takeRunAhead(slot: Slot, first: TaskRequest): QueuedTask[] {
     // `first` has left the queue already; this worker's share of what waited includes it.
-    const most = Math.min(this.settings.maxBatch, Math.ceil((this.queue.size + 1) / this.slots.length)) - 1;
+    const most = Math.min(this.settings.maxBatch, Math.ceil((this.queue.size + 1) / this.slots.all.length)) - 1;
     if (most <= 0) return [];
     let budget = RUN_AHEAD_BUDGET_MS - this.#runTimes.expectedMs(first.name);
     const fits = (head: QueueItem): boolean => {
@@ -796,7 +713,7 @@ export class PoolLedger {
     for (;;) {
       const item = this.queue.takeFor(slot.device);
       if (item === undefined) {
-        this.#idle.add(slot.device, slot.index);
+        this.slots.markIdle(slot);
         return;
       }
       if (item.kind === 'task') {
@@ -883,8 +800,8 @@ export class PoolLedger {
 
   #wakeIdleFor(selector: string, fx: LedgerEffects): void {
     if (this.queue.size === 0) return;
-    const idle = this.#idle.take(selector);
-    if (idle !== undefined) this.#becameIdle(this.slots[idle] as Slot, fx);
+    const idle = this.slots.takeIdle(selector);
+    if (idle !== undefined) this.#becameIdle(idle, fx);
   }
 
   #failureOf(slot: Slot, termination: Termination, running: RunningTask): TaskFailure {
@@ -935,10 +852,6 @@ export class PoolLedger {
     if (tasks.length === 0) return;
     this.counts.failed += tasks.length;
     fx.emit({ type: 'tasks.failed', tasks, failure });
-  }
-
-  #removeIdle(slot: Slot): void {
-    this.#idle.remove(slot.device, slot.index);
   }
 }
 

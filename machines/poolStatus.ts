@@ -58,7 +58,7 @@ type WorkerSnapshot = { readonly value: StateValue; readonly context: WorkerCont
 function workerSnapshots(snapshot: SupervisorSnapshot): Map<string, WorkerSnapshot> {
   const children = snapshot.children as Record<string, AnyActorRef | undefined>;
   const byActorId = new Map<string, WorkerSnapshot>();
-  for (const slot of snapshot.context.ledger.slots) {
+  for (const slot of snapshot.context.ledger.slots.all) {
     const child = children[slot.actorId]?.getSnapshot() as WorkerSnapshot | undefined;
     if (child !== undefined) byActorId.set(slot.actorId, child);
   }
@@ -69,7 +69,7 @@ function workerSnapshots(snapshot: SupervisorSnapshot): Map<string, WorkerSnapsh
 export function readPoolView(snapshot: SupervisorSnapshot): PoolView {
   const ledger = snapshot.context.ledger;
   const children = workerSnapshots(snapshot);
-  const workers = ledger.slots.map((slot): WorkerView => {
+  const workers = ledger.slots.all.map((slot): WorkerView => {
     const worker = children.get(slot.actorId);
     return {
       id: slot.workerId,

@@ -1,7 +1,8 @@
 import { enqueueActions, fromCallback, setup, type AnyActorRef, type EventObject } from 'xstate';
 import type { PoolEvent, SupervisorCommand } from './poolEvents.js';
 import type { QuarantinePolicy } from './poisonQuarantine.js';
-import { PoolLedger, PROBE_STABLE_MS, type Fingerprinter, type LedgerEffects, type Slot } from './poolLedger.js';
+import { PoolLedger, PROBE_STABLE_MS, type Fingerprinter, type LedgerEffects } from './poolLedger.js';
+import type { Slot } from './slotTable.js';
 import type { RestartPolicy } from './restartPolicy.js';
 import { toSerializedError } from './serializedError.js';
 import { workerMachine, type WorkerCommand, type WorkerInput, type WorkerNotification, type WorkerSettings } from './workerMachine.js';
@@ -78,9 +79,9 @@ class TransitionEffects implements LedgerEffects {
   respawn(slot: Slot, delayMs: number): void {
     // A fresh actor id: the old actor (stopped, or failed) must not be reused.
     const ledger = this.context.ledger;
-    const nextId = ledger.nextActorId(slot);
+    const nextId = ledger.slots.nextActorId(slot);
     this.enqueue.stopChild(slot.actorId);
-    ledger.replaceActor(slot, nextId);
+    ledger.slots.replaceActor(slot, nextId);
     this.enqueue.spawnChild('worker', { id: nextId, input: workerInput(this.context.input, slot.index, slot.device, this.self, delayMs) });
   }
 
@@ -113,7 +114,7 @@ function onLedger<T extends SupervisorEvent['type']>(apply: (ledger: PoolLedger,
 /** The same for a worker's notification, on the slot of the worker that sent it; a slot's former actor is not heard. */
 function onSlot<T extends WorkerNotification['type']>(apply: (ledger: PoolLedger, slot: Slot, event: EventOf<T>, fx: LedgerEffects) => void) {
   return ({ context, event, enqueue, self }: ActionArgs) => {
-    const slot = context.ledger.slotOf((event as WorkerNotification).workerId);
+    const slot = context.ledger.slots.slotOf((event as WorkerNotification).workerId);
     if (slot !== undefined) apply(context.ledger, slot, event as EventOf<T>, effects(context, enqueue, self));
   };
 }
@@ -177,7 +178,7 @@ export const supervisorMachine = setup({
     isProbeUp: ({ context }) => context.ledger.probe?.phase === 'up',
     isProbeFailed: ({ context }) => context.ledger.probe?.phase === 'failed',
     isDrained: ({ context }) => context.ledger.isDrained,
-    isAllStopped: ({ context }) => context.ledger.allStopped,
+    isAllStopped: ({ context }) => context.ledger.slots.allStopped,
     hasNoDrainTime: ({ event }) => event.type === 'pool.close' && event.drainTimeoutMs <= 0,
   },
   actions: {
@@ -205,13 +206,13 @@ export const supervisorMachine = setup({
     // is gone, so the slot gets a new actor, after the same backoff a crash would get.
     replaceFailedWorker: enqueueActions(({ context, event, enqueue, self }) => {
       const actorId = event.type.slice('xstate.error.actor.'.length);
-      const slot = context.ledger.slots.find((s) => s.actorId === actorId);
+      const slot = context.ledger.slots.slotOfActor(actorId);
       if (slot === undefined) return;
       context.ledger.workerActorFailed(slot, toSerializedError((event as { error?: unknown }).error), effects(context, enqueue, self));
     }),
     workerFinished: enqueueActions(({ context, event, enqueue, self }) => {
       const actorId = event.type.slice('xstate.done.actor.'.length);
-      const slot = context.ledger.slots.find((s) => s.actorId === actorId);
+      const slot = context.ledger.slots.slotOfActor(actorId);
       if (slot !== undefined) context.ledger.workerStopped(slot, effects(context, enqueue, self));
     }),
     enterDegraded: enqueueActions(({ context, enqueue, self }) => context.ledger.enterDegraded(effects(context, enqueue, self))),
@@ -241,7 +242,7 @@ export const supervisorMachine = setup({
     input.devices.forEach((device, slot) => {
       const workerId = `worker-${slot}`;
       spawn('worker', { id: workerId, input: workerInput(input, slot, device, self) });
-      ledger.addSlot(workerId, device, workerId);
+      ledger.slots.add(workerId, device, workerId);
     });
     return { ledger, input };
   },

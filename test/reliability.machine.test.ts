@@ -203,7 +203,7 @@ describe('a degraded pool', () => {
     expect(ofType(events, 'pool.recovered')).toMatchObject([{ probes: 4 }]);
     expect(actor.getSnapshot().context.ledger.degraded).toBeUndefined();
     // Every slot is back and takes tasks.
-    expect(actor.getSnapshot().context.ledger.slots.every((slot) => slot.ready && !slot.stopped)).toBe(true);
+    expect(actor.getSnapshot().context.ledger.slots.all.every((slot) => slot.ready && !slot.stopped)).toBe(true);
     actor.send({ type: 'task.submit', task: request('a') });
     actor.send({ type: 'task.submit', task: request('b') });
     const ran = [...runtime.runs.values()].flat().map((t) => t.id);
