@@ -26,10 +26,12 @@ export { readPoolView, readStateChange, readTaskNames, statePath } from './poolS
 export type { PoolState, PoolView, StateChange, SupervisorSnapshot, WorkerView } from './poolStatus.js';
 export type { SupervisorContext, SupervisorEvent, SupervisorInput } from './supervisorMachine.js';
 export { PoolLedger, RUN_AHEAD_BUDGET_MS, PROBE_STABLE_MS } from './poolLedger.js';
-export type { DegradedInfo, Fingerprinter, LedgerCounts, LedgerEffects, LedgerMode, Probe } from './poolLedger.js';
+export type { DegradedInfo, Fingerprinter, LedgerEffects, LedgerMode, Probe } from './poolLedger.js';
 export { LeaseBook } from './leaseBook.js';
 export { SlotTable } from './slotTable.js';
 export type { Slot } from './slotTable.js';
+export { TaskBook } from './taskBook.js';
+export type { LedgerCounts, QueuedLease, QueuedTask, QueueItem, TaskInFlight } from './taskBook.js';
 export type { LeaseRecord, LeaseRun } from './leaseBook.js';
 export { RunTimeStats, RUNS_BEFORE_RUN_AHEAD, RUN_TIME_NAMES, RUN_TIME_WEIGHT } from './runTimes.js';
 export type { RunTimes } from './runTimes.js';

@@ -1,11 +1,11 @@
 import type { PoolEvent, SupervisorCommand, TaskRequest } from './poolEvents.js';
 import { PoisonQuarantine, type QuarantinePolicy } from './poisonQuarantine.js';
 import type { RestartPolicy } from './restartPolicy.js';
-import { DeviceQueues } from './deviceQueues.js';
 import { ANY_DEVICE } from './devices.js';
 import { LeaseBook } from './leaseBook.js';
 import { RunTimeStats } from './runTimes.js';
 import { SlotTable, type Slot } from './slotTable.js';
+import { TaskBook, type QueuedTask, type QueueItem, type TaskInFlight } from './taskBook.js';
 import type { MemoryResource, Quarantine, RetryableFailure, SerializedError, TaskAssignment, TaskFailure, Termination } from './taskTypes.js';
 import type { WorkerExit } from './workerActors.js';
 import type { FinishedTask, WorkerCommand } from './workerMachine.js';
@@ -52,34 +52,6 @@ export const RUN_AHEAD_BUDGET_MS = 2;
 /** Mirrors the supervisor's top-level state; set only by the machine's actions. */
 export type LedgerMode = 'running' | 'draining' | 'degraded' | 'stopping';
 
-interface RunningTask {
-  readonly request: TaskRequest;
-  readonly attempt: number;
-  readonly slot: Slot;
-  /** When it started; for a task run ahead, when it was handed over until the one before it finishes. */
-  startedAt: number;
-}
-
-interface QueuedTask {
-  readonly kind: 'task';
-  readonly id: string;
-  readonly priority: number;
-  readonly seq: number;
-  readonly selector: string;
-  readonly request: TaskRequest;
-  readonly attempt: number;
-}
-
-interface QueuedLease {
-  readonly kind: 'lease';
-  readonly id: string;
-  readonly priority: number;
-  readonly seq: number;
-  readonly selector: string;
-}
-
-type QueueItem = QueuedTask | QueuedLease;
-
 export interface DegradedInfo {
   readonly reason: string;
   readonly workerId: string;
@@ -97,15 +69,6 @@ export interface Probe {
   phase: 'starting' | 'up' | 'failed';
 }
 
-export interface LedgerCounts {
-  submitted: number;
-  succeeded: number;
-  failed: number;
-  retried: number;
-  killed: number;
-  restarts: number;
-}
-
 const RETRY_CLASS: Partial<Record<Termination['reason'], RetryableFailure>> = {
   crashed: 'crash',
   memory: 'memory',
@@ -120,24 +83,21 @@ function isPoisonFailure(termination: Termination): boolean {
 const leaseTimer = (leaseId: string) => `lease:${leaseId}`;
 
 /**
- * The supervisor's bookkeeping and decisions: queue, running tasks, and the slot table
- * and lease book it owns. It is mutated in place, never copied per event, which is what keeps the
- * per-task cost flat at 100k queued tasks; the supervisor machine owns the only
- * reference and calls it from its actions. Every task id is in exactly one place —
- * the queue, `running`, or a lease's pending list — until it settles, so each
- * task settles exactly once.
+ * The supervisor's bookkeeping and decisions: the task book, slot table and lease book
+ * it owns, and what the pool does with them. It is mutated in place, never copied per
+ * event, which is what keeps the per-task cost flat at 100k queued tasks; the supervisor
+ * machine owns the only reference and calls it from its actions. Every task id is in exactly one place —
+ * the task book's queue, its running tasks, or a lease's pending list — until it
+ * settles, so each task settles exactly once.
  */
 export class PoolLedger {
   readonly slots: SlotTable;
-  readonly queue = new DeviceQueues<QueueItem>();
-  readonly running = new Map<string, RunningTask>();
+  readonly tasks = new TaskBook<Slot>();
   readonly leases = new LeaseBook<Slot>();
-  readonly counts: LedgerCounts = { submitted: 0, succeeded: 0, failed: 0, retried: 0, killed: 0, restarts: 0 };
   mode: LedgerMode = 'running';
   degraded: DegradedInfo | undefined;
   probe: Probe | undefined;
   drainTimeoutMs = 0;
-  #seq = 0;
   /** Recent run times by task name: which tasks are fast enough to hand out ahead of time. */
   readonly #runTimes = new RunTimeStats();
   readonly #quarantine: PoisonQuarantine;
@@ -166,20 +126,19 @@ export class PoolLedger {
   /** Tasks handed to a worker behind its current one: waiting, not started. */
   get waitingInWorkers(): number {
     let count = 0;
-    for (const slot of this.slots.all) for (const id of slot.runAhead) if (this.running.has(id)) count += 1;
+    for (const slot of this.slots.all) for (const id of slot.runAhead) if (this.tasks.isRunning(id)) count += 1;
     return count;
   }
 
   get isDrained(): boolean {
-    if (this.queue.size !== 0 || this.running.size !== 0) return false;
-    return !this.leases.anyActive;
+    return this.tasks.isEmpty && !this.leases.anyActive;
   }
 
   // ── commands from the facade ────────────────────────────────────────────────
 
   submit(request: TaskRequest, fx: LedgerEffects): void {
-    this.counts.submitted += 1;
-    fx.emit({ type: 'task.submitted', taskId: request.id, name: request.name, priority: request.priority, queued: this.queue.size });
+    this.tasks.count('submitted');
+    fx.emit({ type: 'task.submitted', taskId: request.id, name: request.name, priority: request.priority, queued: this.tasks.queuedCount });
     const refusal = this.#deviceRefusal(request.device);
     if (refusal !== undefined) return this.#fail(request.id, refusal, 1, fx);
     const quarantine = this.#quarantineOf(request);
@@ -189,16 +148,16 @@ export class PoolLedger {
     // An idle worker that can take it means no queued task could (it would have taken that one).
     const idle = this.slots.takeIdle(selector);
     if (idle !== undefined) return this.#start(idle, request, 1, fx);
-    if (this.queue.size >= this.settings.maxQueue) {
-      return this.#fail(request.id, { code: 'QUEUE_FULL', queued: this.queue.size, maxQueue: this.settings.maxQueue }, 1, fx);
+    if (this.tasks.queuedCount >= this.settings.maxQueue) {
+      return this.#fail(request.id, { code: 'QUEUE_FULL', queued: this.tasks.queuedCount, maxQueue: this.settings.maxQueue }, 1, fx);
     }
-    this.queue.push({ kind: 'task', id: request.id, priority: request.priority, seq: this.#seq++, selector, request, attempt: 1 });
+    this.tasks.enqueue(request, 1, selector);
   }
 
   /** A task submitted while the pool cannot take any (the supervisor's state says why): counted, and failed at once. */
   refuseTask(request: TaskRequest, why: 'closed' | 'degraded', fx: LedgerEffects): void {
-    this.counts.submitted += 1;
-    fx.emit({ type: 'task.submitted', taskId: request.id, name: request.name, priority: request.priority, queued: this.queue.size });
+    this.tasks.count('submitted');
+    fx.emit({ type: 'task.submitted', taskId: request.id, name: request.name, priority: request.priority, queued: this.tasks.queuedCount });
     this.#fail(request.id, why === 'degraded' ? this.#degradedFailure() : { code: 'CLOSED' }, 1, fx);
   }
 
@@ -208,19 +167,19 @@ export class PoolLedger {
   }
 
   cancel(taskId: string, fx: LedgerEffects): void {
-    const queued = this.queue.remove(taskId);
+    const queued = this.tasks.removeQueued(taskId);
     if (queued?.kind === 'task') return this.#fail(taskId, { code: 'CANCELLED', stage: 'queued' }, queued.attempt, fx);
-    const running = this.running.get(taskId);
+    const running = this.tasks.runningTask(taskId);
     if (running !== undefined && running.slot.taskId !== taskId) {
       // Handed to a worker but not started: it settles now; the worker still runs its short turn, and that result is dropped.
-      this.running.delete(taskId);
+      this.tasks.markFinished(taskId);
       return this.#fail(taskId, { code: 'CANCELLED', stage: 'queued' }, running.attempt, fx);
     }
     if (running !== undefined) {
       // Settled now, so the caller does not wait out the grace. The worker machine aborts the
       // task's signal and kills the worker unless the task returns within the grace (a
       // synchronous loop never sees the signal); a result that comes back is dropped.
-      this.running.delete(taskId);
+      this.tasks.markFinished(taskId);
       this.#fail(taskId, { code: 'CANCELLED', stage: 'running', workerId: running.slot.workerId }, running.attempt, fx);
       fx.send(running.slot.actorId, { type: 'task.cancel', taskId });
       return;
@@ -236,17 +195,17 @@ export class PoolLedger {
     const selector = device ?? ANY_DEVICE;
     const idle = this.slots.takeIdle(selector);
     if (idle !== undefined) return this.#grantLease(leaseId, idle, fx);
-    if (this.queue.size >= this.settings.maxQueue) {
+    if (this.tasks.queuedCount >= this.settings.maxQueue) {
       this.leases.remove(leaseId);
-      return fx.emit({ type: 'lease.failed', leaseId, failure: { code: 'QUEUE_FULL', queued: this.queue.size, maxQueue: this.settings.maxQueue } });
+      return fx.emit({ type: 'lease.failed', leaseId, failure: { code: 'QUEUE_FULL', queued: this.tasks.queuedCount, maxQueue: this.settings.maxQueue } });
     }
-    this.queue.push({ kind: 'lease', id: leaseId, priority, seq: this.#seq++, selector });
+    this.tasks.enqueueLease(leaseId, priority, selector);
   }
 
   releaseLease(leaseId: string, fx: LedgerEffects): void {
     const lease = this.leases.remove(leaseId);
     if (lease === undefined) return;
-    this.queue.remove(leaseId);
+    this.tasks.removeQueued(leaseId);
     fx.cancel(leaseTimer(leaseId));
     for (let item = this.leases.takeRun(lease); item !== undefined; item = this.leases.takeRun(lease)) {
       this.#fail(item.request.id, { code: 'CANCELLED', stage: 'queued' }, item.attempt, fx);
@@ -314,12 +273,11 @@ export class PoolLedger {
       const at = slot.runAhead.indexOf(taskId);
       if (at >= 0) slot.runAhead.splice(at, 1);
     }
-    const running = this.running.get(taskId);
+    const running = this.tasks.markFinished(taskId);
     if (running !== undefined) {
-      this.running.delete(taskId);
       this.#runTimes.record(running.request.name, durationMs);
       if (outcome.ok) {
-        this.counts.succeeded += 1;
+        this.tasks.count('succeeded');
         fx.emit({ type: 'task.succeeded', taskId, workerId: slot.workerId, value: outcome.value, durationMs, attempt: running.attempt });
       } else if (outcome.notSerializable !== undefined) {
         this.#fail(taskId, { code: 'RESULT_NOT_SERIALIZABLE', format: outcome.notSerializable, error: outcome.error, ...this.#place(slot) }, running.attempt, fx);
@@ -334,7 +292,7 @@ export class PoolLedger {
   #startNextInLine(slot: Slot, fx: LedgerEffects): void {
     const next = slot.runAhead.shift();
     slot.taskId = next;
-    const running = next === undefined ? undefined : this.running.get(next);
+    const running = next === undefined ? undefined : this.tasks.runningTask(next);
     if (running === undefined) return;
     running.startedAt = this.now();
     fx.emit({ type: 'task.started', taskId: running.request.id, workerId: slot.workerId, pid: slot.pid, device: slot.device, attempt: running.attempt });
@@ -348,7 +306,7 @@ export class PoolLedger {
 
   /** Progress of a task still running on this slot; one that settled meanwhile (cancelled) says no more. */
   taskProgress(slot: Slot, taskId: string, fraction: number, detail: unknown, fx: LedgerEffects): void {
-    if (this.running.get(taskId)?.slot !== slot) return;
+    if (this.tasks.runningTask(taskId)?.slot !== slot) return;
     fx.emit({ type: 'task.progress', taskId, workerId: slot.workerId, fraction, detail });
   }
 
@@ -365,9 +323,9 @@ export class PoolLedger {
   hostMemory(availableBytes: number, totalBytes: number, fx: LedgerEffects): void {
     const reserve = this.settings.hostMemoryReserveBytes;
     if (reserve === undefined || availableBytes >= reserve || this.slots.evicting) return;
-    let victim: RunningTask | undefined;
+    let victim: TaskInFlight<Slot> | undefined;
     let victimRetriable = false;
-    for (const running of this.running.values()) {
+    for (const running of this.tasks.runningTasks()) {
       // Only a worker's current task is running; ending one run ahead would end the one before it.
       if (running.slot.taskId !== running.request.id) continue;
       const retriable = running.attempt <= running.request.retries && running.request.retryOn.includes('memory');
@@ -388,10 +346,10 @@ export class PoolLedger {
   }
 
   workerKilled(slot: Slot, taskId: string | undefined, termination: Termination, fx: LedgerEffects): void {
-    this.counts.killed += 1;
+    this.tasks.count('killed');
     slot.ready = false;
     // A cancelled task settled before the kill; its kill is still its own doing, not the worker's.
-    slot.killedTaskId = taskId !== undefined && (this.running.has(taskId) || termination.reason === 'cancelled') ? taskId : undefined;
+    slot.killedTaskId = taskId !== undefined && (this.tasks.isRunning(taskId) || termination.reason === 'cancelled') ? taskId : undefined;
     this.slots.removeIdle(slot);
     // This failure's own error: what a degrade or a failed probe reports, never an older one.
     slot.lastError = errorOf(termination) ?? slot.lastError;
@@ -491,7 +449,7 @@ export class PoolLedger {
       ((reason === 'crashed' || reason === 'memory') && slot.killedTaskId === undefined);
     if (!ownFailure) {
       this.slots.restartForTask(slot);
-      this.counts.restarts += 1;
+      this.tasks.count('restarts');
       fx.emit({
         type: 'worker.restart-scheduled',
         workerId: slot.workerId,
@@ -521,7 +479,7 @@ export class PoolLedger {
       };
       return undefined;
     }
-    this.counts.restarts += 1;
+    this.tasks.count('restarts');
     fx.emit({
       type: 'worker.restart-scheduled',
       workerId: slot.workerId,
@@ -618,12 +576,12 @@ export class PoolLedger {
   #start(slot: Slot, request: TaskRequest, attempt: number, fx: LedgerEffects, runAhead: readonly QueuedTask[] = []): void {
     const now = this.now();
     slot.taskId = request.id;
-    this.running.set(request.id, { request, attempt, slot, startedAt: now });
+    this.tasks.markStarted(request, attempt, slot, now);
     let assignments: TaskAssignment[] | undefined;
     if (runAhead.length > 0) {
       assignments = [];
       for (const queued of runAhead) {
-        this.running.set(queued.id, { request: queued.request, attempt: queued.attempt, slot, startedAt: now });
+        this.tasks.markStarted(queued.request, queued.attempt, slot, now);
         slot.runAhead.push(queued.id);
         assignments.push(this.#assignment(queued.request, queued.attempt));
       }
@@ -652,7 +610,7 @@ export class PoolLedger {
    */
   #takeRunAhead(slot: Slot, first: TaskRequest): QueuedTask[] {
     // `first` has left the queue already; this worker's share of what waited includes it.
-    const most = Math.min(this.settings.maxBatch, Math.ceil((this.queue.size + 1) / this.slots.all.length)) - 1;
+    const most = Math.min(this.settings.maxBatch, Math.ceil((this.tasks.queuedCount + 1) / this.slots.all.length)) - 1;
     if (most <= 0) return [];
     let budget = RUN_AHEAD_BUDGET_MS - this.#runTimes.expectedMs(first.name);
     const fits = (head: QueueItem): boolean => {
@@ -665,7 +623,7 @@ export class PoolLedger {
     };
     const taken: QueuedTask[] = [];
     while (taken.length < most) {
-      const next = this.queue.takeFor(slot.device, fits) as QueuedTask | undefined;
+      const next = this.tasks.takeNext(slot.device, fits) as QueuedTask | undefined;
       if (next === undefined) break;
       taken.push(next);
     }
@@ -680,12 +638,11 @@ export class PoolLedger {
     const ids = slot.taskId === undefined || slot.taskId === except ? slot.runAhead : [slot.taskId, ...slot.runAhead];
     slot.taskId = undefined;
     slot.runAhead = [];
-    const returned: RunningTask[] = [];
+    const returned: TaskInFlight<Slot>[] = [];
     for (const id of ids) {
-      const running = this.running.get(id);
-      if (running === undefined || id === except) continue;
-      this.running.delete(id);
-      returned.push(running);
+      if (id === except) continue;
+      const running = this.tasks.markFinished(id);
+      if (running !== undefined) returned.push(running);
     }
     if (this.mode === 'stopping') {
       for (const { request, attempt } of returned) this.#fail(request.id, { code: 'CLOSED' }, attempt, fx);
@@ -693,7 +650,7 @@ export class PoolLedger {
     }
     // Pushed to the front last one first, so that they leave the queue in their order.
     for (let i = returned.length - 1; i >= 0; i--) {
-      const { request, attempt } = returned[i] as RunningTask;
+      const { request, attempt } = returned[i] as TaskInFlight<Slot>;
       this.#requeueFront(request, attempt, fx, false);
     }
     for (const { request } of returned) this.#wakeIdleFor(request.device ?? ANY_DEVICE, fx);
@@ -711,7 +668,7 @@ export class PoolLedger {
       return;
     }
     for (;;) {
-      const item = this.queue.takeFor(slot.device);
+      const item = this.tasks.takeNext(slot.device);
       if (item === undefined) {
         this.slots.markIdle(slot);
         return;
@@ -764,9 +721,8 @@ export class PoolLedger {
   }
 
   #taskKilled(slot: Slot, taskId: string, termination: Termination, fx: LedgerEffects): void {
-    const running = this.running.get(taskId);
+    const running = this.tasks.markFinished(taskId);
     if (running === undefined) return;
-    this.running.delete(taskId);
     // A task that had to be ended is not one to hand out ahead of time for a while.
     this.#runTimes.record(running.request.name, this.now() - running.startedAt);
     const failure = this.#failureOf(slot, termination, running);
@@ -781,7 +737,7 @@ export class PoolLedger {
       request.retryOn.includes(retryClass) &&
       this.mode !== 'stopping';
     if (!retryable) return this.#fail(taskId, failure, attempt, fx);
-    this.counts.retried += 1;
+    this.tasks.count('retried');
     fx.emit({ type: 'task.retrying', taskId, failure, nextAttempt: attempt + 1 });
     this.#requeueFront(request, attempt + 1, fx);
   }
@@ -794,17 +750,17 @@ export class PoolLedger {
       return this.leases.requeueFront(lease, { request, attempt });
     }
     const selector = request.device ?? ANY_DEVICE;
-    this.queue.pushFront({ kind: 'task', id: request.id, priority: request.priority, seq: -1, selector, request, attempt });
+    this.tasks.requeueFront(request, attempt, selector);
     if (wakeIdle) this.#wakeIdleFor(selector, fx);
   }
 
   #wakeIdleFor(selector: string, fx: LedgerEffects): void {
-    if (this.queue.size === 0) return;
+    if (this.tasks.queuedCount === 0) return;
     const idle = this.slots.takeIdle(selector);
     if (idle !== undefined) this.#becameIdle(idle, fx);
   }
 
-  #failureOf(slot: Slot, termination: Termination, running: RunningTask): TaskFailure {
+  #failureOf(slot: Slot, termination: Termination, running: TaskInFlight<Slot>): TaskFailure {
     const place = this.#place(slot);
     switch (termination.reason) {
       case 'timeout':
@@ -833,7 +789,7 @@ export class PoolLedger {
   }
 
   #fail(taskId: string, failure: TaskFailure, attempt: number, fx: LedgerEffects): void {
-    this.counts.failed += 1;
+    this.tasks.count('failed');
     fx.emit({ type: 'task.failed', taskId, failure, attempt });
   }
 
@@ -845,12 +801,12 @@ export class PoolLedger {
    */
   #failAllWaiting(failure: TaskFailure, fx: LedgerEffects): void {
     const tasks: Array<{ taskId: string; attempt: number }> = [];
-    for (const item of this.queue.drain()) {
+    for (const item of this.tasks.drainQueue()) {
       if (item.kind === 'task') tasks.push({ taskId: item.id, attempt: item.attempt });
       else if (this.leases.remove(item.id) !== undefined) fx.emit({ type: 'lease.failed', leaseId: item.id, failure });
     }
     if (tasks.length === 0) return;
-    this.counts.failed += tasks.length;
+    this.tasks.count('failed', tasks.length);
     fx.emit({ type: 'tasks.failed', tasks, failure });
   }
 }

@@ -4,7 +4,8 @@
  * file only; nothing outside `machines/` reaches into a snapshot's children or the ledger.
  */
 import type { AnyActorRef, InspectionEvent, SnapshotFrom, StateValue } from 'xstate';
-import type { DegradedInfo, LedgerCounts } from './poolLedger.js';
+import type { DegradedInfo } from './poolLedger.js';
+import type { LedgerCounts } from './taskBook.js';
 import type { supervisorMachine } from './supervisorMachine.js';
 import { workerStateName, type WorkerContext, type WorkerStateName } from './workerMachine.js';
 
@@ -91,10 +92,10 @@ export function readPoolView(snapshot: SupervisorSnapshot): PoolView {
     state,
     degraded: ledger.degraded,
     // Tasks handed to a worker behind its current one have not started: they are waiting.
-    queued: ledger.queue.size + waitingInWorkers,
-    running: ledger.running.size - waitingInWorkers,
+    queued: ledger.tasks.queuedCount + waitingInWorkers,
+    running: ledger.tasks.runningCount - waitingInWorkers,
     workers,
-    counts: { ...ledger.counts },
+    counts: { ...ledger.tasks.counts },
     quarantined: ledger.quarantinedCount,
   };
 }
