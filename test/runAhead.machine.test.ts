@@ -127,7 +127,7 @@ describe('run-ahead', () => {
     expect(single.runtime.batches.get('worker-0')?.slice(-3)).toEqual([['a'], ['b'], ['c']]);
   });
 
-  it('should keep run times for a bounded number of names, forgetting the one measured longest ago', async () => {
+  it('should keep run times for a bounded number of names, forgetting the one first measured longest ago', async () => {
     const { runtime, actor } = await warmPool();
     for (let i = 0; i < 1024; i += 1) {
       submit(actor, [`n${i}`], { name: `made-up-${i}` });
