@@ -78,6 +78,8 @@ const stop = () => {
   for (const child of children) child.kill('SIGKILL');
 };
 process.on('exit', stop);
+// Stopped from outside (Ctrl-C, a timeout): the hosts go too.
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 
 const server = await startRedisServer();
 try {
