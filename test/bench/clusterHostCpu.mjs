@@ -75,7 +75,8 @@ async function measureHost(label, pid, submit) {
 
 const children = new Set();
 const stop = () => {
-  for (const child of children) child.kill('SIGKILL');
+  // SIGTERM: BullMQ's consumer then closes its sandboxed children, which a SIGKILL would orphan.
+  for (const child of children) child.kill('SIGTERM');
 };
 process.on('exit', stop);
 // Stopped from outside (Ctrl-C, a timeout): the hosts go too.
