@@ -1,7 +1,8 @@
 // Where a cluster host's CPU goes per task, next to BullMQ's sandboxed host: each host runs in a
 // process of its own (2 workers / concurrency 2), this process is the producer, and the host's
 // threads are read from /proc/<pid>/task/*/stat before and after N no-op tasks: its main thread
-// (user, system) and V8's other threads (GC, compiler). Also the pool alone, driven the way a host
+// (user, system), V8's other threads (GC, compiler), and its child processes (the pool's workers, or
+// BullMQ's sandboxed children). Also the pool alone, driven the way a host
 // drives it: two callers, one task at a time each. At most 500 tasks are in flight at once.
 // Run: npm run build && node test/bench/clusterHostCpu.mjs [--tasks 8000]
 import { spawn } from 'node:child_process';
@@ -30,6 +31,24 @@ function threadTicks(pid) {
     ticks.set(Number(tid), { user: Number(fields[11]), system: Number(fields[12]) });
   }
   return ticks;
+}
+
+/** The host's child processes (its workers, or BullMQ's sandboxed children), from /proc. */
+function childrenOf(pid) {
+  return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+    readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number),
+  );
+}
+
+/** utime + stime of a process, all its threads (0 once it is gone). */
+function processTicks(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
 }
 
 /** CPU µs per task of the host's main thread (user, system) and of its other threads. */
@@ -66,11 +85,14 @@ async function runAll(count, submit) {
 async function measureHost(label, pid, submit) {
   await runAll(WARMUP, submit);
   const before = threadTicks(pid);
+  const children = childrenOf(pid);
+  const childrenBefore = children.map(processTicks);
   const start = performance.now();
   await runAll(TASKS, submit);
   const seconds = (performance.now() - start) / 1000;
   const { main, others } = perTask(pid, before, threadTicks(pid));
-  console.log(`| ${label} | ${Math.round(TASKS / seconds).toLocaleString('en')} | ${main.user.toFixed(0)} | ${main.system.toFixed(0)} | ${others.toFixed(0)} |`);
+  const childUs = children.reduce((sum, child, i) => sum + processTicks(child) - (childrenBefore[i] ?? 0), 0) * TICK_US / TASKS;
+  console.log(`| ${label} | ${Math.round(TASKS / seconds).toLocaleString('en')} | ${main.user.toFixed(0)} | ${main.system.toFixed(0)} | ${others.toFixed(0)} | ${childUs.toFixed(0)} |`);
 }
 
 const children = new Set();
@@ -85,8 +107,8 @@ for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exi
 const server = await startRedisServer();
 try {
   console.log(`${TASKS.toLocaleString('en')} no-op tasks after ${WARMUP}; CPU µs per task of the host process\n`);
-  console.log('| host | tasks/s | main thread user | main thread system | other threads |');
-  console.log('|---|---|---|---|---|');
+  console.log('| host | tasks/s | main thread user | main thread system | other threads | its child processes |');
+  console.log('|---|---|---|---|---|---|');
 
   // poolvisor: a `poolvisor worker` host; the cluster client here.
   const host = spawn(process.execPath, ['dist/src/cli.js', 'worker', '--redis', server.url, '--queue', 'cpu-host', '--task', BENCH_TASKS, '--workers', '2'], {
