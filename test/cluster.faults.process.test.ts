@@ -70,6 +70,24 @@ describe('cluster faults', () => {
     expect(await eventually(() => drainedWorkers.every((pid) => !isAlive(pid)), 5000)).toBe(true);
   }, 30_000);
 
+  it('lists a host told to stop as draining while it finishes its task, and not at all once it has left', async () => {
+    const redis = await openRedis();
+    const host = await startHost(redis, 'leaving', { args: ['--workers', '1', '--drain-timeout', '10000'] });
+    const c = await client(redis, 'leaving');
+    const log = runLog();
+    const task = c.run<{ i: number }>('logged', { ms: 2000, i: 0, log });
+    expect(await until(async () => runsByTask(log).size === 1)).toBe(true);
+    const stateOf = async () => (await c.status()).hosts.find((h) => h.id === host.id)?.poolState;
+    expect(await stateOf()).toBe('running');
+    host.child.kill('SIGTERM');
+    // Its next heartbeat (every 400 ms) says so, while its task still runs.
+    expect(await until(async () => (await stateOf()) === 'draining', 1500)).toBe(true);
+    expect(runsByTask(log).size).toBe(1);
+    expect(await task).toMatchObject({ i: 0 });
+    expect(await host.exited).toEqual({ code: 0, signal: null });
+    expect(await stateOf()).toBeUndefined();
+  });
+
   it('loses no accepted task when Redis is SIGKILLed mid-run and restarted from its AOF: hosts and client reconnect by themselves', async () => {
     const redis = await openRedis({ appendonly: true, appendfsync: 'always' });
     const args = ['--workers', '2'];

@@ -10,6 +10,7 @@ export interface HostStatus {
   /** Workers per device class: how many jobs of that class it runs at once. */
   readonly slots: Partial<Record<DeviceClass, number>>;
   readonly running: number;
+  /** The local pool's state, or `draining` once the host was told to stop (SIGTERM) and finishes what it runs. */
   readonly poolState: string;
   readonly workers: ReadonlyArray<{ readonly id: string; readonly state: string; readonly device: string }>;
   readonly at: number;

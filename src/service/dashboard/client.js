@@ -316,7 +316,8 @@ function onCluster(view) {
     const panel = hostPanel(host.id);
     const badge = panel.querySelector('[data-role="state"]');
     badge.textContent = host.poolState;
-    badge.className = `badge ${host.poolState === 'running' ? 'idle' : 'killed'}`;
+    // Running is green, a host finishing its tasks before it leaves is amber, anything else (degraded) red.
+    badge.className = `badge ${host.poolState === 'running' ? 'idle' : host.poolState === 'draining' ? 'restarting' : 'killed'}`;
     panel.dataset.state = host.poolState;
     const slots = Object.entries(host.slots).map(([deviceClass, n]) => `${deviceClass} ${n}`).join(', ');
     panel.querySelector('[data-role="meta"]').textContent = `${host.hostname} · pid ${host.pid} · slots ${slots}`;
