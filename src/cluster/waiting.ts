@@ -1,20 +1,32 @@
 /**
- * Bounded waits for the cluster's shutdowns: a host or client told to close while Redis is
- * down must still close, so nothing there waits on Redis without a limit.
+ * Bounded waits on Redis: a host or client told to close while Redis is down must still close,
+ * and the service in front of a cluster answers 503 rather than hang.
  */
 
 /** How long a closing host or client waits for Redis to take its goodbye before dropping the connections. */
 export const REDIS_GOODBYE_MS = 2000;
 
-/** Whether `promise` settled within `ms` (a rejection counts as settled: the caller moves on either way). */
-export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+/**
+ * The promise's value, or undefined when it did not settle within `ms`; its rejection comes
+ * through. It may still settle later; nobody listens then (its rejection included).
+ */
+export async function within<T>(promise: Promise<T>, ms: number): Promise<{ readonly value: T } | undefined> {
+  promise.catch(() => {});
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
   try {
-    return await Promise.race([promise.then(() => true, () => true), timeout]);
+    return await Promise.race([promise.then((value) => ({ value })), new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)))]);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Whether `promise` settled within `ms` (a rejection counts as settled: the caller moves on either way). */
+export async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  const settled = promise.then(
+    () => true,
+    () => true,
+  );
+  return (await within(settled, ms)) !== undefined;
 }
 
 /** Whether `condition` holds within `ms`, checked every 20 ms (no loop outlives the call). */

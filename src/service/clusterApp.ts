@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createClusterClient, type ClusterClient, type ClusterJobView, type ClusterStatus, type ClusterTaskEvent } from '../cluster/index.js';
+import { within } from '../cluster/waiting.js';
 import { runOptionsSchema } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { clusterRecord, clientTaskId, serviceTaskId } from './clusterRecord.js';
@@ -36,20 +37,6 @@ interface ClusterView {
   readonly redis: 'ok' | 'unreachable';
   readonly hosts: ClusterStatus['hosts'];
   readonly queues: ClusterStatus['queues'] | Record<string, never>;
-}
-
-/**
- * The promise's value, or undefined when it did not settle within `ms`. It may still settle
- * later; nobody listens then (its rejection included).
- */
-async function within<T>(promise: Promise<T>, ms: number): Promise<{ readonly value: T } | undefined> {
-  promise.catch(() => {});
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise.then((value) => ({ value })), new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 const notFound = (id: string) =>
