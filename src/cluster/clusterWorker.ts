@@ -82,7 +82,8 @@ export async function createClusterWorker(options: ClusterWorkerOptions): Promis
   /** Why this host stops its tasks when it finds its heartbeat gone (a Redis outage past the TTL will do). */
   const presumedDead = new Error('this host was presumed dead; its jobs run elsewhere');
 
-  let draining = false;
+  /** Set once `close` is called: from then on the host is draining. */
+  let closing: Promise<void> | undefined;
   const status = (): HostStatus => {
     const pools = pool.status();
     return {
@@ -93,7 +94,7 @@ export async function createClusterWorker(options: ClusterWorkerOptions): Promis
       slots,
       running: running.size,
       // A host told to stop says so from then on, while its pool still runs what it has.
-      poolState: draining && pools.state === 'running' ? 'draining' : pools.state,
+      poolState: closing !== undefined && pools.state === 'running' ? 'draining' : pools.state,
       workers: pools.workers.map((w) => ({ id: w.id, state: w.state, device: w.device })),
       at: Date.now(),
     };
@@ -195,14 +196,12 @@ export async function createClusterWorker(options: ClusterWorkerOptions): Promis
   registry = makeRegistry();
   await registry.start();
 
-  let closing: Promise<void> | undefined;
   return {
     hostId,
     pool,
     status,
     close(drainTimeoutMs = 30_000) {
       closing ??= (async () => {
-        draining = true;
         const deadline = Date.now() + drainTimeoutMs;
         // Every step that needs Redis is bounded: a host told to stop while Redis is down must
         // still stop (its jobs come back through the locks it can no longer renew).
