@@ -1,7 +1,11 @@
 /**
- * What the test setups share: installing one Debian package as root, non-interactively,
- * each step's failure said in one line with apt-get's own last word.
+ * What the test setups share: finding a command, running one to the end, and installing one
+ * Debian package as root, non-interactively, each step's failure said in one line with
+ * apt-get's own last word.
  */
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 
 export interface CommandRunner {
   /** Runs one command to the end; `stderr` is kept for a failure's message. */
@@ -25,4 +29,27 @@ export function aptInstall(host: CommandRunner, pkg: string, installFlags: reado
       throw failed(`'${command} ${args.join(' ')}' failed (exit ${String(status)}${last ? `: ${last}` : ''})`);
     }
   }
+}
+
+export function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `command` is an executable in a folder of PATH. */
+export const onPath = (command: string): boolean => (process.env.PATH ?? '').split(delimiter).some((dir) => dir !== '' && executable(join(dir, command)));
+
+/** The machine's own command runner (apt-get is told it has no terminal to ask on). */
+export function runToEnd(command: string, args: readonly string[]): { status: number | null; stderr: string } {
+  const result = spawnSync(command, args, {
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return { status: result.status, stderr: result.stderr ?? result.error?.message ?? '' };
 }

@@ -4,11 +4,9 @@
  * installs Debian's `chromium`; anywhere else it stops the run with one line that says
  * what to install. A run without the dashboard test touches nothing.
  */
-import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { aptInstall } from './aptInstall.js';
+import { aptInstall, executable, onPath, runToEnd } from './aptInstall.js';
 
 /** Where test/dashboard.browser.test.ts launches the browser from: Debian's package puts it here. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -55,28 +53,11 @@ export function ensureBrowser(host: BrowserHost): void {
   }
 }
 
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export const systemHost: BrowserHost = {
   browserPresent: () => executable(CHROMIUM),
   isRoot: () => process.getuid?.() === 0,
-  hasAptGet: () => (process.env.PATH ?? '').split(delimiter).some((dir) => dir !== '' && executable(join(dir, 'apt-get'))),
-  run(command, args) {
-    const result = spawnSync(command, args, {
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-      encoding: 'utf8',
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return { status: result.status, stderr: result.stderr ?? result.error?.message ?? '' };
-  },
+  hasAptGet: () => onPath('apt-get'),
+  run: runToEnd,
   say: (line) => process.stdout.write(`${line}\n`),
 };
 

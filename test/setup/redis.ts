@@ -4,11 +4,9 @@
  * `redis-server` is not on PATH, it installs Debian's `redis-server` as root, or stops the run with
  * one line that says what to install. With redis-server present it costs one PATH lookup.
  */
-import { spawnSync } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { TestProject } from 'vitest/node';
-import { aptInstall } from './aptInstall.js';
+import { aptInstall, onPath, runToEnd } from './aptInstall.js';
 
 /** What the setup needs to know of, and do to, the machine; a test passes its own. */
 export interface RedisHost {
@@ -50,27 +48,10 @@ export function ensureRedis(host: RedisHost): void {
   if (!host.onPath('redis-server')) throw new RedisMissingError(`poolvisor tests: apt-get installed redis-server, but it is not on PATH; the Redis tests need it there`);
 }
 
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export const systemHost: RedisHost = {
-  onPath: (command) => (process.env.PATH ?? '').split(delimiter).some((dir) => dir !== '' && executable(join(dir, command))),
+  onPath,
   isRoot: () => process.getuid?.() === 0,
-  run(command, args) {
-    const result = spawnSync(command, args, {
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-      encoding: 'utf8',
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return { status: result.status, stderr: result.stderr ?? result.error?.message ?? '' };
-  },
+  run: runToEnd,
   say: (line) => process.stdout.write(`${line}\n`),
 };
 
