@@ -152,7 +152,6 @@ describe('poolvisor serve in front of a cluster', () => {
     // Connected before the task is submitted: the replay would hold it anyway, but the cluster event comes first.
     await new Promise((resolve) => setTimeout(resolve, 300));
     id = (await post(service, { task: 'sleep', payload: 50 })).json().id;
-    const t0 = Date.now();
     const events = await reading;
     const mine = events.filter((e) => e.event === 'audit' && e.data.taskId === id);
     expect(mine.map((e) => e.data.type)).toEqual(['task.queued', 'task.started', 'task.succeeded']);
@@ -162,7 +161,6 @@ describe('poolvisor serve in front of a cluster', () => {
     expect(cluster?.id).toBeUndefined();
     expect(cluster?.data).toMatchObject({ mode: 'cluster', queue: 'stream', redis: 'ok', hosts: [{ id: host.id }], queues: { cpu: expect.any(Object) } });
     // The filter takes the cluster event by its name.
-    const t1 = Date.now();
     const filtered = await readEvents(`${base}/v1/events?types=cluster`, {}, (seen) => seen.length > 0);
     expect(filtered.map((e) => e.event)).toEqual(['cluster']);
     expect((await get(service, '/v1/events?types=status')).json().error).toMatchObject({ code: 'ERR_CONFIG' });

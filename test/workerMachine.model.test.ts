@@ -163,7 +163,7 @@ const invariants: Record<string, (c: WorkerContext, told: WorkerNotification[], 
     // The supervisor was told this worker is ready, for this generation.
     expect(lastTold(told, 'worker.ready')).toMatchObject({ workerId: c.workerId, pid: c.worker?.pid, generation: c.generation });
   },
-  'worker.alive.running.busy': (c, told, now) => {
+  'worker.alive.running.busy': (c, _told, now) => {
     running(c, now);
     // A sample over the soft limit would have moved it to monitoring.
     const last = c.samples.at(-1);
