@@ -6,6 +6,7 @@
 import type { AnyActorRef, InspectionEvent, SnapshotFrom, StateValue } from 'xstate';
 import type { DegradedInfo } from './poolLedger.js';
 import type { LedgerCounts } from './taskBook.js';
+import type { Slot } from './slotTable.js';
 import type { supervisorMachine } from './supervisorMachine.js';
 import { workerStateName, type WorkerContext, type WorkerStateName } from './workerMachine.js';
 
@@ -56,22 +57,16 @@ export function statePath(value: StateValue): string {
 
 type WorkerSnapshot = { readonly value: StateValue; readonly context: WorkerContext };
 
-function workerSnapshots(snapshot: SupervisorSnapshot): Map<string, WorkerSnapshot> {
-  const children = snapshot.children as Record<string, AnyActorRef | undefined>;
-  const byActorId = new Map<string, WorkerSnapshot>();
-  for (const slot of snapshot.context.ledger.slots.all) {
-    const child = children[slot.actorId]?.getSnapshot() as WorkerSnapshot | undefined;
-    if (child !== undefined) byActorId.set(slot.actorId, child);
-  }
-  return byActorId;
+/** The snapshot of the worker machine a slot runs now, if it has one. */
+function workerSnapshotOf(snapshot: SupervisorSnapshot, slot: Slot): WorkerSnapshot | undefined {
+  return (snapshot.children as Record<string, AnyActorRef | undefined>)[slot.actorId]?.getSnapshot() as WorkerSnapshot | undefined;
 }
 
 /** The pool as its supervisor's snapshot says it is now. */
 export function readPoolView(snapshot: SupervisorSnapshot): PoolView {
   const ledger = snapshot.context.ledger;
-  const children = workerSnapshots(snapshot);
   const workers = ledger.slots.all.map((slot): WorkerView => {
-    const worker = children.get(slot.actorId);
+    const worker = workerSnapshotOf(snapshot, slot);
     return {
       id: slot.workerId,
       state: worker ? workerStateName(worker.value) : 'stopped',
@@ -102,8 +97,8 @@ export function readPoolView(snapshot: SupervisorSnapshot): PoolView {
 
 /** The task names the pool's workers reported when ready (the first worker that has reported), or none yet. */
 export function readTaskNames(snapshot: SupervisorSnapshot): readonly string[] | undefined {
-  for (const worker of workerSnapshots(snapshot).values()) {
-    const tasks = worker.context.worker?.tasks;
+  for (const slot of snapshot.context.ledger.slots.all) {
+    const tasks = workerSnapshotOf(snapshot, slot)?.context.worker?.tasks;
     if (tasks !== undefined && tasks.length > 0) return tasks;
   }
   return undefined;
