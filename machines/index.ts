@@ -26,7 +26,7 @@ export { readPoolView, readStateChange, readTaskNames, statePath } from './poolS
 export type { PoolState, PoolView, StateChange, SupervisorSnapshot, WorkerView } from './poolStatus.js';
 export type { SupervisorContext, SupervisorEvent, SupervisorInput } from './supervisorMachine.js';
 export { PoolLedger, RUN_AHEAD_BUDGET_MS, PROBE_STABLE_MS } from './poolLedger.js';
-export type { DegradedInfo, Fingerprinter, LedgerEffects, LedgerMode, Probe } from './poolLedger.js';
+export type { DegradedInfo, Fingerprinter, LedgerEffects, PhasedEffects, Probe, SupervisorPhase } from './poolLedger.js';
 export { LeaseBook } from './leaseBook.js';
 export { SlotTable } from './slotTable.js';
 export type { Slot } from './slotTable.js';

@@ -20,6 +20,20 @@ export interface LedgerEffects {
   /** Sends the supervisor `event` after `delayMs`, unless cancelled by `id` first. */
   schedule(event: SupervisorCommand, delayMs: number, id: string): void;
   cancel(id: string): void;
+  /**
+   * Whether the slot's worker machine is up (started, not killed or stopping): read from
+   * the machine itself, the one source of truth for what a worker is doing.
+   */
+  isWorkerUp(slot: Slot): boolean;
+}
+
+/**
+ * The effects of a transition whose decision depends on the supervisor's state: that state
+ * comes with them, passed by the state that handles the event (see the supervisor's
+ * per-state handlers), so the ledger keeps no copy of it.
+ */
+export interface PhasedEffects extends LedgerEffects {
+  readonly phase: SupervisorPhase;
 }
 
 /** Turns a task into the fingerprint its poison record is kept under (the caller's key, or a hash of the payload). */
@@ -49,8 +63,8 @@ export const PROBE_STABLE_MS = 1000;
  */
 export const RUN_AHEAD_BUDGET_MS = 2;
 
-/** Mirrors the supervisor's top-level state; set only by the machine's actions. */
-export type LedgerMode = 'running' | 'draining' | 'degraded' | 'stopping';
+/** The supervisor's top-level state, as its handlers pass it to the ledger (`closed` handles nothing). */
+export type SupervisorPhase = 'running' | 'draining' | 'degraded' | 'stopping';
 
 export interface DegradedInfo {
   readonly reason: string;
@@ -94,7 +108,6 @@ export class PoolLedger {
   readonly slots: SlotTable;
   readonly tasks = new TaskBook<Slot>();
   readonly leases = new LeaseBook<Slot>();
-  mode: LedgerMode = 'running';
   degraded: DegradedInfo | undefined;
   probe: Probe | undefined;
   drainTimeoutMs = 0;
@@ -202,7 +215,7 @@ export class PoolLedger {
     this.tasks.enqueueLease(leaseId, priority, selector);
   }
 
-  releaseLease(leaseId: string, fx: LedgerEffects): void {
+  releaseLease(leaseId: string, fx: PhasedEffects): void {
     const lease = this.leases.remove(leaseId);
     if (lease === undefined) return;
     this.tasks.removeQueued(leaseId);
@@ -214,7 +227,7 @@ export class PoolLedger {
     const slot = lease.slot;
     if (slot !== undefined && slot.leaseId === leaseId) {
       slot.leaseId = undefined;
-      if (slot.ready && slot.taskId === undefined) this.#becameIdle(slot, fx);
+      if (slot.taskId === undefined && fx.isWorkerUp(slot)) this.#becameIdle(slot, fx);
     }
   }
 
@@ -246,27 +259,26 @@ export class PoolLedger {
 
   // ── notifications from workers ──────────────────────────────────────────────
 
-  workerReady(slot: Slot, pid: number | undefined, fx: LedgerEffects): void {
+  workerReady(slot: Slot, pid: number | undefined, fx: PhasedEffects): void {
     slot.pid = pid;
     // Counted here, not by the worker actor: a replaced actor starts counting from one again.
     slot.generation += 1;
-    slot.ready = true;
     const type = slot.generation > 1 ? 'worker.restarted' : 'worker.spawned';
     fx.emit({ type, workerId: slot.workerId, pid, device: slot.device, generation: slot.generation });
     // A degraded pool's probe stays up, idle, until the pool decides it has recovered.
-    if (this.mode === 'degraded' && this.probe?.slot === slot && this.probe.phase === 'starting') {
+    if (fx.phase === 'degraded' && this.probe?.slot === slot && this.probe.phase === 'starting') {
       this.probe.phase = 'up';
       return;
     }
     this.#becameIdle(slot, fx);
   }
 
-  tasksDone(slot: Slot, results: readonly FinishedTask[], fx: LedgerEffects): void {
+  tasksDone(slot: Slot, results: readonly FinishedTask[], fx: PhasedEffects): void {
     for (const result of results) this.#taskDone(slot, result, fx);
     if (slot.taskId === undefined) this.#becameIdle(slot, fx);
   }
 
-  #taskDone(slot: Slot, { taskId, outcome, durationMs }: FinishedTask, fx: LedgerEffects): void {
+  #taskDone(slot: Slot, { taskId, outcome, durationMs }: FinishedTask, fx: PhasedEffects): void {
     const wasCurrent = slot.taskId === taskId;
     if (!wasCurrent) {
       // A task run ahead finished out of turn (its payload could not be sent, so it failed at once).
@@ -299,8 +311,7 @@ export class PoolLedger {
   }
 
   /** The worker was not idle after all (it died in between): its tasks go back to the front. */
-  taskRejected(slot: Slot, fx: LedgerEffects): void {
-    slot.ready = false;
+  taskRejected(slot: Slot, fx: PhasedEffects): void {
     this.#returnUnstarted(slot, undefined, fx);
   }
 
@@ -345,9 +356,8 @@ export class PoolLedger {
     });
   }
 
-  workerKilled(slot: Slot, taskId: string | undefined, termination: Termination, fx: LedgerEffects): void {
+  workerKilled(slot: Slot, taskId: string | undefined, termination: Termination, fx: PhasedEffects): void {
     this.tasks.count('killed');
-    slot.ready = false;
     // A cancelled task settled before the kill; its kill is still its own doing, not the worker's.
     slot.killedTaskId = taskId !== undefined && (this.tasks.isRunning(taskId) || termination.reason === 'cancelled') ? taskId : undefined;
     this.slots.removeIdle(slot);
@@ -360,10 +370,10 @@ export class PoolLedger {
     if (slot.leaseId !== undefined) this.#loseLease(slot, fx);
   }
 
-  workerExited(slot: Slot, termination: Termination, exit: WorkerExit | undefined, fx: LedgerEffects): void {
+  workerExited(slot: Slot, termination: Termination, exit: WorkerExit | undefined, fx: PhasedEffects): void {
     this.slots.exited(slot);
     fx.emit({ type: 'worker.exited', workerId: slot.workerId, pid: slot.pid, exit });
-    if (this.mode === 'degraded' || this.mode === 'stopping') return fx.send(slot.actorId, { type: 'worker.stop' });
+    if (fx.phase === 'degraded' || fx.phase === 'stopping') return fx.send(slot.actorId, { type: 'worker.stop' });
     const delayMs = this.#planRestart(slot, termination, fx);
     fx.send(slot.actorId, delayMs === undefined ? { type: 'worker.stop' } : { type: 'worker.restart', delayMs });
   }
@@ -402,10 +412,9 @@ export class PoolLedger {
   }
 
   /** The probe stayed up: every slot comes back, with a clean restart history, and the queue opens. */
-  recover(fx: LedgerEffects): void {
+  recover(fx: PhasedEffects): void {
     const info = this.degraded as DegradedInfo;
     const probeSlot = this.probe?.slot;
-    this.mode = 'running';
     this.degraded = undefined;
     this.probe = undefined;
     this.#recoveredAt = this.now();
@@ -417,7 +426,7 @@ export class PoolLedger {
         fx.respawn(slot, 0);
       }
     }
-    if (probeSlot !== undefined && probeSlot.ready && probeSlot.taskId === undefined) this.#becameIdle(probeSlot, fx);
+    if (probeSlot !== undefined && probeSlot.taskId === undefined && fx.isWorkerUp(probeSlot)) this.#becameIdle(probeSlot, fx);
   }
 
   /**
@@ -425,10 +434,10 @@ export class PoolLedger {
    * gone, so the slot gets a new actor after the backoff the failure earns, or stops
    * (degraded, closing, or past the restart limit).
    */
-  workerActorFailed(slot: Slot, error: SerializedError, fx: LedgerEffects): void {
+  workerActorFailed(slot: Slot, error: SerializedError, fx: PhasedEffects): void {
     const termination: Termination = { reason: 'runtime-error', error };
     this.workerKilled(slot, slot.taskId, termination, fx);
-    const delayMs = this.mode === 'degraded' || this.mode === 'stopping' ? undefined : this.#planRestart(slot, termination, fx);
+    const delayMs = fx.phase === 'degraded' || fx.phase === 'stopping' ? undefined : this.#planRestart(slot, termination, fx);
     if (delayMs === undefined) this.workerStopped(slot, fx);
     else fx.respawn(slot, delayMs);
   }
@@ -493,15 +502,13 @@ export class PoolLedger {
 
   workerStopped(slot: Slot, fx: LedgerEffects): void {
     slot.stopped = true;
-    slot.ready = false;
     this.slots.removeIdle(slot);
     fx.emit({ type: 'worker.stopped', workerId: slot.workerId });
   }
 
-  // ── mode changes (called from the machine's entry actions) ──────────────────
+  // ── state changes (called from the machine's entry actions) ──────────────────
 
   enterDegraded(fx: LedgerEffects): void {
-    this.mode = 'degraded';
     const info = this.degraded as DegradedInfo;
     fx.emit({
       type: 'pool.degraded',
@@ -518,12 +525,7 @@ export class PoolLedger {
     this.slots.clearIdle();
   }
 
-  enterDraining(): void {
-    this.mode = 'draining';
-  }
-
-  enterStopping(fx: LedgerEffects): void {
-    this.mode = 'stopping';
+  enterStopping(fx: PhasedEffects): void {
     this.probe = undefined;
     this.#failAllWaiting({ code: 'CLOSED' }, fx);
     for (const leaseId of this.leases.ids()) this.releaseLease(leaseId, fx);
@@ -634,7 +636,7 @@ export class PoolLedger {
    * The worker's tasks other than `except` (the one it was ended for) never started:
    * back to the front of the queue in their order, with no attempt used up.
    */
-  #returnUnstarted(slot: Slot, except: string | undefined, fx: LedgerEffects): void {
+  #returnUnstarted(slot: Slot, except: string | undefined, fx: PhasedEffects): void {
     const ids = slot.taskId === undefined || slot.taskId === except ? slot.runAhead : [slot.taskId, ...slot.runAhead];
     slot.taskId = undefined;
     slot.runAhead = [];
@@ -644,7 +646,7 @@ export class PoolLedger {
       const running = this.tasks.markFinished(id);
       if (running !== undefined) returned.push(running);
     }
-    if (this.mode === 'stopping') {
+    if (fx.phase === 'stopping') {
       for (const { request, attempt } of returned) this.#fail(request.id, { code: 'CLOSED' }, attempt, fx);
       return;
     }
@@ -656,8 +658,8 @@ export class PoolLedger {
     for (const { request } of returned) this.#wakeIdleFor(request.device ?? ANY_DEVICE, fx);
   }
 
-  #becameIdle(slot: Slot, fx: LedgerEffects): void {
-    if (this.mode === 'degraded' || this.mode === 'stopping') {
+  #becameIdle(slot: Slot, fx: PhasedEffects): void {
+    if (fx.phase === 'degraded' || fx.phase === 'stopping') {
       if (slot.leaseId === undefined) fx.send(slot.actorId, { type: 'worker.stop' });
       return;
     }
@@ -704,7 +706,7 @@ export class PoolLedger {
     if (lease === undefined || slot === undefined || slot.leaseId !== lease.leaseId) {
       return this.#fail(request.id, { code: 'LEASE_LOST', leaseId: request.leaseId as string, workerId: slot?.workerId ?? '' }, 1, fx);
     }
-    if (slot.ready && slot.taskId === undefined && this.leases.pendingCount(lease) === 0) return this.#start(slot, request, 1, fx);
+    if (slot.taskId === undefined && this.leases.pendingCount(lease) === 0 && fx.isWorkerUp(slot)) return this.#start(slot, request, 1, fx);
     this.leases.enqueue(lease, { request, attempt: 1 });
   }
 
@@ -720,7 +722,7 @@ export class PoolLedger {
     }
   }
 
-  #taskKilled(slot: Slot, taskId: string, termination: Termination, fx: LedgerEffects): void {
+  #taskKilled(slot: Slot, taskId: string, termination: Termination, fx: PhasedEffects): void {
     const running = this.tasks.markFinished(taskId);
     if (running === undefined) return;
     // A task that had to be ended is not one to hand out ahead of time for a while.
@@ -735,15 +737,15 @@ export class PoolLedger {
       request.leaseId === undefined &&
       attempt <= request.retries &&
       request.retryOn.includes(retryClass) &&
-      this.mode !== 'stopping';
+      fx.phase !== 'stopping';
     if (!retryable) return this.#fail(taskId, failure, attempt, fx);
     this.tasks.count('retried');
     fx.emit({ type: 'task.retrying', taskId, failure, nextAttempt: attempt + 1 });
     this.#requeueFront(request, attempt + 1, fx);
   }
 
-  #requeueFront(request: TaskRequest, attempt: number, fx: LedgerEffects, wakeIdle = true): void {
-    if (this.mode === 'degraded') return this.#fail(request.id, this.#degradedFailure(), attempt, fx);
+  #requeueFront(request: TaskRequest, attempt: number, fx: PhasedEffects, wakeIdle = true): void {
+    if (fx.phase === 'degraded') return this.#fail(request.id, this.#degradedFailure(), attempt, fx);
     if (request.leaseId !== undefined) {
       const lease = this.leases.get(request.leaseId);
       if (lease === undefined) return this.#fail(request.id, { code: 'CLOSED' }, attempt, fx);
@@ -754,7 +756,7 @@ export class PoolLedger {
     if (wakeIdle) this.#wakeIdleFor(selector, fx);
   }
 
-  #wakeIdleFor(selector: string, fx: LedgerEffects): void {
+  #wakeIdleFor(selector: string, fx: PhasedEffects): void {
     if (this.tasks.queuedCount === 0) return;
     const idle = this.slots.takeIdle(selector);
     if (idle !== undefined) this.#becameIdle(idle, fx);

@@ -15,14 +15,18 @@ export interface Slot {
   readonly actorId: string;
   pid: number | undefined;
   generation: number;
-  /** Started and not known to be dying: may hold a task. */
-  ready: boolean;
-  /** Id of the task it runs, if any. */
+  /**
+   * Id of the task the supervisor handed this slot to run, if any. Not a copy of the worker
+   * machine's state: it is the supervisor's record of its own decision, needed from the
+   * moment it is made, while the `task.run` message is still on its way (XState delivers
+   * it after the transition), so that the next event is not routed to the same worker.
+   * Whether the worker is up is read from the machine itself (`LedgerEffects.isWorkerUp`).
+   */
   taskId: string | undefined;
   /**
    * Ids handed to the worker behind `taskId`, in order; they start as the ones before
-   * them finish. Mirrors the worker machine's `runAhead`: a cancelled one stays listed
-   * (the worker still has it) but is no longer in `running`.
+   * them finish, as in the worker machine's `runAhead`. A cancelled one stays listed (the
+   * worker still has it) but is no longer in `running`.
    */
   runAhead: string[];
   leaseId: string | undefined;
@@ -71,7 +75,6 @@ export class SlotTable {
       actorId,
       pid: undefined,
       generation: 0,
-      ready: false,
       taskId: undefined,
       runAhead: [],
       leaseId: undefined,

@@ -1,7 +1,7 @@
 import { enqueueActions, fromCallback, setup, type AnyActorRef, type EventObject } from 'xstate';
 import type { PoolEvent, SupervisorCommand } from './poolEvents.js';
 import type { QuarantinePolicy } from './poisonQuarantine.js';
-import { PoolLedger, PROBE_STABLE_MS, type Fingerprinter, type LedgerEffects } from './poolLedger.js';
+import { PoolLedger, PROBE_STABLE_MS, type Fingerprinter, type LedgerEffects, type PhasedEffects, type SupervisorPhase } from './poolLedger.js';
 import type { Slot } from './slotTable.js';
 import type { RestartPolicy } from './restartPolicy.js';
 import { toSerializedError } from './serializedError.js';
@@ -92,9 +92,34 @@ class TransitionEffects implements LedgerEffects {
   cancel(id: string): void {
     this.enqueue.cancel(id);
   }
+
+  isWorkerUp(slot: Slot): boolean {
+    // The last committed snapshot: a worker spawned in this transition is not up yet anyway.
+    const worker = (this.self.getSnapshot() as { children: Record<string, AnyActorRef | undefined> }).children[slot.actorId];
+    return worker?.getSnapshot().matches('alive') === true;
+  }
+}
+
+/** The same, for a decision that depends on the supervisor's state: the state that handles the event says which. */
+class PhasedTransitionEffects extends TransitionEffects implements PhasedEffects {
+  constructor(
+    context: SupervisorContext,
+    enqueue: ActionQueue,
+    self: AnyActorRef,
+    readonly phase: SupervisorPhase,
+  ) {
+    super(context, enqueue, self);
+  }
 }
 
 const effects = (context: SupervisorContext, enqueue: ActionQueue, self: AnyActorRef): LedgerEffects => new TransitionEffects(context, enqueue, self);
+const effectsIn = (phase: SupervisorPhase, context: SupervisorContext, enqueue: ActionQueue, self: AnyActorRef): PhasedEffects =>
+  new PhasedTransitionEffects(context, enqueue, self, phase);
+
+/** An action's parameters where the decision depends on the state: which state handles the event. */
+export interface PhaseParams {
+  readonly phase: SupervisorPhase;
+}
 
 type EventOf<T extends SupervisorEvent['type']> = Extract<SupervisorEvent, { type: T }>;
 
@@ -111,11 +136,25 @@ function onLedger<T extends SupervisorEvent['type']>(apply: (ledger: PoolLedger,
   return ({ context, event, enqueue, self }: ActionArgs) => apply(context.ledger, event as EventOf<T>, effects(context, enqueue, self));
 }
 
-/** The same for a worker's notification, on the slot of the worker that sent it; a slot's former actor is not heard. */
+/** The same, told by the state that handles the event which one it is (see {@link handlersIn}). */
+function onLedgerIn<T extends SupervisorEvent['type']>(apply: (ledger: PoolLedger, event: EventOf<T>, fx: PhasedEffects) => void) {
+  return ({ context, event, enqueue, self }: ActionArgs, { phase }: PhaseParams) =>
+    apply(context.ledger, event as EventOf<T>, effectsIn(phase, context, enqueue, self));
+}
+
+/** A worker's notification, on the slot of the worker that sent it; a slot's former actor is not heard. */
 function onSlot<T extends WorkerNotification['type']>(apply: (ledger: PoolLedger, slot: Slot, event: EventOf<T>, fx: LedgerEffects) => void) {
   return ({ context, event, enqueue, self }: ActionArgs) => {
     const slot = context.ledger.slots.slotOf((event as WorkerNotification).workerId);
     if (slot !== undefined) apply(context.ledger, slot, event as EventOf<T>, effects(context, enqueue, self));
+  };
+}
+
+/** The same, told which state handles it. */
+function onSlotIn<T extends WorkerNotification['type']>(apply: (ledger: PoolLedger, slot: Slot, event: EventOf<T>, fx: PhasedEffects) => void) {
+  return ({ context, event, enqueue, self }: ActionArgs, { phase }: PhaseParams) => {
+    const slot = context.ledger.slots.slotOf((event as WorkerNotification).workerId);
+    if (slot !== undefined) apply(context.ledger, slot, event as EventOf<T>, effectsIn(phase, context, enqueue, self));
   };
 }
 
@@ -131,18 +170,38 @@ const steps = {
   grantLease: onLedger<'lease.acquire'>((ledger, event, fx) => ledger.acquireLease(event.leaseId, event.priority, event.device, event.timeoutMs, fx)),
   refuseLeaseClosed: onLedger<'lease.acquire'>((ledger, event, fx) => ledger.refuseLease(event.leaseId, 'closed', fx)),
   refuseLeaseDegraded: onLedger<'lease.acquire'>((ledger, event, fx) => ledger.refuseLease(event.leaseId, 'degraded', fx)),
-  releaseLease: onLedger<'lease.release'>((ledger, event, fx) => ledger.releaseLease(event.leaseId, fx)),
+  releaseLease: onLedgerIn<'lease.release'>((ledger, event, fx) => ledger.releaseLease(event.leaseId, fx)),
   expireLease: onLedger<'lease.expire'>((ledger, event, fx) => ledger.leaseExpired(event.leaseId, fx)),
   startDrain: onLedger<'pool.close'>((ledger, event, fx) => ledger.close(event.drainTimeoutMs, fx)),
   guardHostMemory: onLedger<'host.memory'>((ledger, event, fx) => ledger.hostMemory(event.availableBytes, event.totalBytes, fx)),
-  workerReady: onSlot<'worker.ready'>((ledger, slot, event, fx) => ledger.workerReady(slot, event.pid, fx)),
-  settleTasks: onSlot<'worker.tasks-done'>((ledger, slot, event, fx) => ledger.tasksDone(slot, event.results, fx)),
-  requeueRejected: onSlot<'worker.task-rejected'>((ledger, slot, _event, fx) => ledger.taskRejected(slot, fx)),
+  workerReady: onSlotIn<'worker.ready'>((ledger, slot, event, fx) => ledger.workerReady(slot, event.pid, fx)),
+  settleTasks: onSlotIn<'worker.tasks-done'>((ledger, slot, event, fx) => ledger.tasksDone(slot, event.results, fx)),
+  requeueRejected: onSlotIn<'worker.task-rejected'>((ledger, slot, _event, fx) => ledger.taskRejected(slot, fx)),
   noteMemoryWarning: onSlot<'worker.memory-warning'>((ledger, slot, event, fx) => ledger.memoryWarning(slot, event.taskId, event, fx)),
   reportProgress: onSlot<'worker.task-progress'>((ledger, slot, event, fx) => ledger.taskProgress(slot, event.taskId, event.fraction, event.detail, fx)),
-  settleKilled: onSlot<'worker.killed'>((ledger, slot, event, fx) => ledger.workerKilled(slot, event.taskId, event.termination, fx)),
-  restartExited: onSlot<'worker.exited'>((ledger, slot, event, fx) => ledger.workerExited(slot, event.termination, event.exit, fx)),
+  settleKilled: onSlotIn<'worker.killed'>((ledger, slot, event, fx) => ledger.workerKilled(slot, event.taskId, event.termination, fx)),
+  restartExited: onSlotIn<'worker.exited'>((ledger, slot, event, fx) => ledger.workerExited(slot, event.termination, event.exit, fx)),
 };
+
+/**
+ * How a state answers the events whose handling depends on it: the same named steps, told
+ * which state decides. A worker that frees up takes the next task while running or
+ * draining, and is stopped when degraded or stopping; an exited worker is restarted, or
+ * stopped; a killed task is retried, except while stopping; work handed back is requeued,
+ * or failed. The ledger keeps no copy of the state: it reads it from these parameters.
+ */
+function handlersIn(phase: SupervisorPhase) {
+  const params: PhaseParams = { phase };
+  return {
+    'lease.release': { actions: { type: 'releaseLease', params } },
+    'worker.ready': { actions: { type: 'workerReady', params } },
+    'worker.tasks-done': { actions: { type: 'settleTasks', params } },
+    'worker.task-rejected': { actions: { type: 'requeueRejected', params } },
+    'worker.killed': { actions: { type: 'settleKilled', params } },
+    'worker.exited': { actions: { type: 'restartExited', params } },
+    'xstate.error.actor.*': { actions: { type: 'replaceFailedWorker', params } },
+  } as const;
+}
 
 /**
  * The pool: spawns one worker machine per slot, routes tasks to idle workers as
@@ -190,25 +249,25 @@ export const supervisorMachine = setup({
     grantLease: enqueueActions((args) => steps.grantLease(args)),
     refuseLeaseClosed: enqueueActions((args) => steps.refuseLeaseClosed(args)),
     refuseLeaseDegraded: enqueueActions((args) => steps.refuseLeaseDegraded(args)),
-    releaseLease: enqueueActions((args) => steps.releaseLease(args)),
+    releaseLease: enqueueActions((args, params: PhaseParams) => steps.releaseLease(args, params)),
     expireLease: enqueueActions((args) => steps.expireLease(args)),
     startDrain: enqueueActions((args) => steps.startDrain(args)),
     guardHostMemory: enqueueActions((args) => steps.guardHostMemory(args)),
     // ── notifications from the worker machines (a slot's former actor is no longer heard) ──
-    workerReady: enqueueActions((args) => steps.workerReady(args)),
-    settleTasks: enqueueActions((args) => steps.settleTasks(args)),
-    requeueRejected: enqueueActions((args) => steps.requeueRejected(args)),
+    workerReady: enqueueActions((args, params: PhaseParams) => steps.workerReady(args, params)),
+    settleTasks: enqueueActions((args, params: PhaseParams) => steps.settleTasks(args, params)),
+    requeueRejected: enqueueActions((args, params: PhaseParams) => steps.requeueRejected(args, params)),
     noteMemoryWarning: enqueueActions((args) => steps.noteMemoryWarning(args)),
     reportProgress: enqueueActions((args) => steps.reportProgress(args)),
-    settleKilled: enqueueActions((args) => steps.settleKilled(args)),
-    restartExited: enqueueActions((args) => steps.restartExited(args)),
+    settleKilled: enqueueActions((args, params: PhaseParams) => steps.settleKilled(args, params)),
+    restartExited: enqueueActions((args, params: PhaseParams) => steps.restartExited(args, params)),
     // A worker *machine* failed (not its OS process: that is an ordinary kill). Its actor
     // is gone, so the slot gets a new actor, after the same backoff a crash would get.
-    replaceFailedWorker: enqueueActions(({ context, event, enqueue, self }) => {
+    replaceFailedWorker: enqueueActions(({ context, event, enqueue, self }, { phase }: PhaseParams) => {
       const actorId = event.type.slice('xstate.error.actor.'.length);
       const slot = context.ledger.slots.slotOfActor(actorId);
       if (slot === undefined) return;
-      context.ledger.workerActorFailed(slot, toSerializedError((event as { error?: unknown }).error), effects(context, enqueue, self));
+      context.ledger.workerActorFailed(slot, toSerializedError((event as { error?: unknown }).error), effectsIn(phase, context, enqueue, self));
     }),
     workerFinished: enqueueActions(({ context, event, enqueue, self }) => {
       const actorId = event.type.slice('xstate.done.actor.'.length);
@@ -217,9 +276,8 @@ export const supervisorMachine = setup({
     }),
     enterDegraded: enqueueActions(({ context, enqueue, self }) => context.ledger.enterDegraded(effects(context, enqueue, self))),
     startProbe: enqueueActions(({ context, enqueue, self }) => context.ledger.startProbe(effects(context, enqueue, self))),
-    recover: enqueueActions(({ context, enqueue, self }) => context.ledger.recover(effects(context, enqueue, self))),
-    enterDraining: ({ context }) => context.ledger.enterDraining(),
-    enterStopping: enqueueActions(({ context, enqueue, self }) => context.ledger.enterStopping(effects(context, enqueue, self))),
+    recover: enqueueActions(({ context, enqueue, self }) => context.ledger.recover(effectsIn('running', context, enqueue, self))),
+    enterStopping: enqueueActions(({ context, enqueue, self }) => context.ledger.enterStopping(effectsIn('stopping', context, enqueue, self))),
   },
 }).createMachine({
   id: 'supervisor',
@@ -251,23 +309,17 @@ export const supervisorMachine = setup({
     src: 'hostMemoryMonitor',
     input: ({ context }) => ({ intervalMs: context.input.worker.memoryPollMs, reserveBytes: context.input.hostMemoryReserveBytes }),
   },
-  // What every state does with an event, unless the state says otherwise below.
+  // What every state does with an event, unless the state says otherwise below; what
+  // depends on the state (see handlersIn) each state says itself.
   on: {
     'task.submit': { actions: 'routeTask' },
     'task.cancel': { actions: 'cancelTask' },
     'lease.acquire': { actions: 'grantLease' },
-    'lease.release': { actions: 'releaseLease' },
     'lease.expire': { actions: 'expireLease' },
     'pool.close': { actions: 'startDrain' },
     'host.memory': { actions: 'guardHostMemory' },
-    'worker.ready': { actions: 'workerReady' },
-    'worker.tasks-done': { actions: 'settleTasks' },
-    'worker.task-rejected': { actions: 'requeueRejected' },
     'worker.memory-warning': { actions: 'noteMemoryWarning' },
     'worker.task-progress': { actions: 'reportProgress' },
-    'worker.killed': { actions: 'settleKilled' },
-    'worker.exited': { actions: 'restartExited' },
-    'xstate.error.actor.*': { actions: 'replaceFailedWorker' },
     'xstate.done.actor.*': { actions: 'workerFinished' },
   },
   initial: 'running',
@@ -275,6 +327,7 @@ export const supervisorMachine = setup({
     running: {
       always: { guard: 'isDegraded', target: 'degraded' },
       on: {
+        ...handlersIn('running'),
         'pool.close': [
           { guard: 'hasNoDrainTime', target: 'stopping', actions: 'startDrain' },
           { target: 'draining', actions: 'startDrain' },
@@ -282,13 +335,13 @@ export const supervisorMachine = setup({
       },
     },
     draining: {
-      entry: 'enterDraining',
       always: [
         { guard: 'isDegraded', target: 'stopping' },
         { guard: 'isDrained', target: 'stopping' },
       ],
       after: { drainTimeout: 'stopping' },
       on: {
+        ...handlersIn('draining'),
         'task.submit': { actions: 'refuseTaskClosed' },
         'lease.acquire': { actions: 'refuseLeaseClosed' },
         // A second close: now, or with a new drain time.
@@ -316,6 +369,7 @@ export const supervisorMachine = setup({
         },
       },
       on: {
+        ...handlersIn('degraded'),
         'task.submit': { actions: 'refuseTaskDegraded' },
         'lease.acquire': { actions: 'refuseLeaseDegraded' },
         'pool.close': { target: 'stopping', actions: 'startDrain' },
@@ -325,6 +379,7 @@ export const supervisorMachine = setup({
       entry: 'enterStopping',
       always: { guard: 'isAllStopped', target: 'closed' },
       on: {
+        ...handlersIn('stopping'),
         'task.submit': { actions: 'refuseTaskClosed' },
         'lease.acquire': { actions: 'refuseLeaseClosed' },
         'pool.close': {},

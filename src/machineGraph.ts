@@ -25,6 +25,7 @@ export interface MachineGraphHandler {
   readonly state: string;
   readonly event: string;
   readonly guard: string | undefined;
+  /** Each named action, with its parameters' values where it has any: `settleTasks(running)`. */
   readonly actions: readonly string[];
 }
 
@@ -63,8 +64,14 @@ export function describeMachine(machine: AnyStateMachine): MachineGraph {
     if (actor) return `${actor[1]}: ${actor[2] === '*' ? 'any child' : (invokeNames.get(actor[2] as string) ?? actor[2])}`;
     return t.eventType;
   };
-  const nameOf = (action: unknown): string | undefined =>
-    typeof action === 'string' ? action : typeof (action as { type?: unknown })?.type === 'string' ? (action as { type: string }).type : undefined;
+  // A parameterised action shows its parameters' values: `settleTasks(stopping)` is a decision of that state.
+  const nameOf = (action: unknown): string | undefined => {
+    if (typeof action === 'string') return action;
+    const { type, params } = (action ?? {}) as { type?: unknown; params?: unknown };
+    if (typeof type !== 'string') return undefined;
+    const values = params !== null && typeof params === 'object' ? Object.values(params).filter((v) => typeof v === 'string' || typeof v === 'number') : [];
+    return values.length > 0 ? `${type}(${values.join(', ')})` : type;
+  };
   const edges = (node: AnyStateNode) => {
     for (const t of [...node.transitions.values()].flat().concat(node.always ?? [])) {
       const guard = typeof t.guard === 'string' ? t.guard : (t.guard as { type?: string } | undefined)?.type;

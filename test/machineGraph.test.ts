@@ -9,8 +9,12 @@ describe('describeMachine', () => {
     const graph = describeMachine(supervisorMachine);
     const at = (state: string, event: string) => graph.handlers.filter((h) => h.state === state && h.event === event).map((h) => h.actions);
     expect(at('', 'task.submit')).toEqual([['routeTask']]);
-    expect(at('', 'worker.tasks-done')).toEqual([['settleTasks']]);
-    expect(at('', 'worker.exited')).toEqual([['restartExited']]);
+    // What depends on the state, each state says, with the state as the step's parameter.
+    expect(at('', 'worker.tasks-done')).toEqual([]);
+    expect(at('running', 'worker.tasks-done')).toEqual([['settleTasks(running)']]);
+    expect(at('degraded', 'worker.exited')).toEqual([['restartExited(degraded)']]);
+    expect(at('stopping', 'worker.killed')).toEqual([['settleKilled(stopping)']]);
+    expect(at('draining', 'error: any child')).toEqual([['replaceFailedWorker(draining)']]);
     expect(at('draining', 'task.submit')).toEqual([['refuseTaskClosed']]);
     expect(at('stopping', 'lease.acquire')).toEqual([['refuseLeaseClosed']]);
     expect(at('degraded', 'task.submit')).toEqual([['refuseTaskDegraded']]);

@@ -203,7 +203,9 @@ describe('a degraded pool', () => {
     expect(ofType(events, 'pool.recovered')).toMatchObject([{ probes: 4 }]);
     expect(actor.getSnapshot().context.ledger.degraded).toBeUndefined();
     // Every slot is back and takes tasks.
-    expect(actor.getSnapshot().context.ledger.slots.all.every((slot) => slot.ready && !slot.stopped)).toBe(true);
+    const snapshot = actor.getSnapshot();
+    const children = snapshot.children as Record<string, { getSnapshot(): { matches(state: string): boolean } } | undefined>;
+    expect(snapshot.context.ledger.slots.all.every((slot) => !slot.stopped && children[slot.actorId]?.getSnapshot().matches('alive'))).toBe(true);
     actor.send({ type: 'task.submit', task: request('a') });
     actor.send({ type: 'task.submit', task: request('b') });
     const ran = [...runtime.runs.values()].flat().map((t) => t.id);

@@ -10,13 +10,13 @@ function table(devices: readonly string[], random = () => 0): SlotTable {
 }
 
 describe('SlotTable', () => {
-  it('should add slots in index order, fresh: not ready, no task, no history', () => {
+  it('should add slots in index order, fresh: no task, no history', () => {
     const slots = table(['cpu', 'cuda:0']);
     expect(slots.all.map((s) => [s.index, s.workerId, s.device, s.actorId])).toEqual([
       [0, 'worker-0', 'cpu', 'worker-0'],
       [1, 'worker-1', 'cuda:0', 'worker-1'],
     ]);
-    expect(slots.all[1]).toMatchObject({ ready: false, stopped: false, taskId: undefined, runAhead: [], failures: [], restarts: 0, generation: 0 });
+    expect(slots.all[1]).toMatchObject({ stopped: false, taskId: undefined, runAhead: [], failures: [], restarts: 0, generation: 0 });
   });
 
   it('should find a slot by worker id, by index for `worker-<n>` and by scan otherwise', () => {
