@@ -270,10 +270,14 @@ export const workerMachine = setup({
       const leadMs = deadlineLeadMs(task.timeoutMs, context.settings.deadlineWarningMs);
       const due: WorkerTimerEvent = { type: 'deadline.reached', taskId: task.id, runSeq: context.runSeq };
       if (leadMs <= 0) return enqueue.raise(due);
-      const reason: TaskAbortReason = { code: 'ERR_TASK_DEADLINE', timeoutMs: task.timeoutMs, remainingMs: leadMs };
+      // The kill is due at the deadline itself, counted from the task's start: a warning timer
+      // that fired late must not push the kill later by as much (timers add up their lateness).
+      const remainingMs = Math.max(0, task.startedAt + task.timeoutMs - context.now());
+      const reason: TaskAbortReason = { code: 'ERR_TASK_DEADLINE', timeoutMs: task.timeoutMs, remainingMs };
       enqueue.sendTo('connection', { type: 'connection.abort', taskId: task.id, reason });
+      if (remainingMs <= 0) return enqueue.raise(due);
       enqueue.cancel(DEADLINE_TIMER);
-      enqueue.raise(due, { id: DEADLINE_TIMER, delay: leadMs });
+      enqueue.raise(due, { id: DEADLINE_TIMER, delay: remainingMs });
     }),
     // A task that stops by itself within the grace keeps its worker; only one that does not is killed.
     cancelCooperatively: enqueueActions(({ context, enqueue }) => {

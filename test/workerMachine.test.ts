@@ -226,6 +226,18 @@ describe('workerMachine, deadline warning and cooperative cancel', () => {
     expect(events.at(-1)).toMatchObject({ type: 'worker.killed', taskId: 't1', termination: { reason: 'timeout', elapsedMs: 2000, timeoutMs: 2000 } });
   });
 
+  it('should kill at the deadline counted from the start even when the warning fires late, not a lead after the warning', async () => {
+    const { runtime, actor, events } = await warnedWorker(1000, 0);
+    actor.send({ type: 'task.run', task: task('t1', { timeoutMs: 2000 }) });
+    // The clock jumps past the warning's time: its timer fires 50 ms late, as a busy event loop makes it.
+    runtime.clock.increment(1850);
+    expect(runtime.aborts.get('worker-0')).toEqual([{ taskId: 't1', reason: { code: 'ERR_TASK_DEADLINE', timeoutMs: 2000, remainingMs: 150 } }]);
+    runtime.clock.increment(149);
+    expect(state(actor)).toBe('busy');
+    runtime.clock.increment(1);
+    expect(events.at(-1)).toMatchObject({ type: 'worker.killed', taskId: 't1', termination: { reason: 'timeout', elapsedMs: 2000, timeoutMs: 2000 } });
+  });
+
   it('should use deadlineWarningMs as the lead when it is under a tenth of the timeout', async () => {
     const { runtime, actor } = await warnedWorker(500, 0);
     actor.send({ type: 'task.run', task: task('t1', { timeoutMs: 60_000 }) });
