@@ -121,7 +121,9 @@ export function poison({ id, via }) {
  * (whole: written aside, then renamed), then sleep. It reports itself, not the task,
  * so that a worker killed the moment after the spawn leaves no grandchild unknown.
  */
-const GRANDCHILD = 'trap "" TERM; echo "$$ $PPID $1" > "$0/$$.tmp" && mv "$0/$$.tmp" "$0/$$.grandchild"; exec sleep 3600';
+// The worker's pid is passed in ($2), not read from $PPID: a worker killed during the spawn
+// is gone before the shell runs, and $PPID is then 1, which names no worker to the harness.
+const GRANDCHILD = 'trap "" TERM; echo "$$ $2 $1" > "$0/$$.tmp" && mv "$0/$$.tmp" "$0/$$.grandchild"; exec sleep 3600';
 
 /**
  * Starts a grandchild that ignores SIGTERM (`detached`: in a process group of its own,
@@ -131,7 +133,7 @@ const GRANDCHILD = 'trap "" TERM; echo "$$ $PPID $1" > "$0/$$.tmp" && mv "$0/$$.
  * @param {{ n: number, dir: string, detached: boolean, then: 'spin' | 'exit' }} payload
  */
 export async function spawnGrandchild({ dir, detached, then }) {
-  const child = spawn('sh', ['-c', GRANDCHILD, dir, detached ? 'detached' : 'grouped'], { stdio: 'ignore', detached });
+  const child = spawn('sh', ['-c', GRANDCHILD, dir, detached ? 'detached' : 'grouped', String(process.pid)], { stdio: 'ignore', detached });
   const report = join(dir, `${child.pid}.grandchild`);
   // Bounded by the clock, not by a count of sleeps: on a loaded machine each sleep runs long.
   const giveUpAt = Date.now() + 2000;
