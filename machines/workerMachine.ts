@@ -1,4 +1,4 @@
-import { assign, enqueueActions, sendTo, setup, type AnyActorRef } from 'xstate';
+import { and, assign, enqueueActions, sendTo, setup, type AnyActorRef } from 'xstate';
 import {
   workerActorPlaceholders,
   type StartedWorker,
@@ -244,6 +244,10 @@ export const workerMachine = setup({
       (event.type === 'task.cancel' || event.type === 'task.evict') && event.taskId === context.task?.id,
     isCurrentRun: ({ context, event }) =>
       (event.type === 'deadline.reached' || event.type === 'cancel.grace-over') && event.taskId === context.task?.id && event.runSeq === context.runSeq,
+    // A timer can fire early: Node counts its delay from the event loop's cached time, which is
+    // behind the clock by however long the loop's turn has run (a GC pause, other callbacks). The
+    // kill waits until the deadline has passed on the pool's own clock, the one its evidence uses.
+    isPastDeadline: ({ context }) => context.task !== undefined && context.now() - context.task.startedAt >= context.task.timeoutMs,
     finishesEverything: ({ context, event }) => {
       if (event.type !== 'process.results') return false;
       const split = splitResults(context, event);
@@ -278,6 +282,14 @@ export const workerMachine = setup({
       if (remainingMs <= 0) return enqueue.raise(due);
       enqueue.cancel(DEADLINE_TIMER);
       enqueue.raise(due, { id: DEADLINE_TIMER, delay: remainingMs });
+    }),
+    // The deadline timer fired before the deadline (see isPastDeadline): armed again for what is left.
+    armDeadline: enqueueActions(({ context, enqueue }) => {
+      const task = context.task;
+      if (task === undefined) return;
+      const due: WorkerTimerEvent = { type: 'deadline.reached', taskId: task.id, runSeq: context.runSeq };
+      enqueue.cancel(DEADLINE_TIMER);
+      enqueue.raise(due, { id: DEADLINE_TIMER, delay: Math.max(1, task.startedAt + task.timeoutMs - context.now()) });
     }),
     // A task that stops by itself within the grace keeps its worker; only one that does not is killed.
     cancelCooperatively: enqueueActions(({ context, enqueue }) => {
@@ -529,7 +541,10 @@ export const workerMachine = setup({
           // Re-entered for each task run ahead, so each gets its own deadline.
           after: { deadlineWarning: { actions: 'warnOfDeadline' } },
           on: {
-            'deadline.reached': { guard: 'isCurrentRun', target: '#worker.killed', actions: 'terminateForTimeout' },
+            'deadline.reached': [
+              { guard: and(['isCurrentRun', 'isPastDeadline']), target: '#worker.killed', actions: 'terminateForTimeout' },
+              { guard: 'isCurrentRun', actions: 'armDeadline' },
+            ],
             'process.results': [
               { guard: 'finishesEverything', target: 'idle', actions: 'notifyFinished' },
               { guard: 'finishesCurrent', target: '#worker.alive.running', reenter: true, actions: ['notifyFinished', 'startNextInLine'] },

@@ -238,6 +238,19 @@ describe('workerMachine, deadline warning and cooperative cancel', () => {
     expect(events.at(-1)).toMatchObject({ type: 'worker.killed', taskId: 't1', termination: { reason: 'timeout', elapsedMs: 2000, timeoutMs: 2000 } });
   });
 
+  it('should not kill on a deadline timer that fires before the deadline, and kill once it has passed', async () => {
+    const { runtime, actor, events } = await warnedWorker(1000, 0);
+    actor.send({ type: 'task.run', task: task('t1', { timeoutMs: 2000 }) });
+    runtime.clock.increment(1990);
+    // A timer Node fired early (its delay counted from a stale event-loop time), 10 ms before the deadline.
+    actor.send({ type: 'deadline.reached', taskId: 't1', runSeq: actor.getSnapshot().context.runSeq });
+    expect(state(actor)).toBe('busy');
+    runtime.clock.increment(9);
+    expect(state(actor)).toBe('busy');
+    runtime.clock.increment(1);
+    expect(events.at(-1)).toMatchObject({ type: 'worker.killed', taskId: 't1', termination: { reason: 'timeout', elapsedMs: 2000, timeoutMs: 2000 } });
+  });
+
   it('should use deadlineWarningMs as the lead when it is under a tenth of the timeout', async () => {
     const { runtime, actor } = await warnedWorker(500, 0);
     actor.send({ type: 'task.run', task: task('t1', { timeoutMs: 60_000 }) });
