@@ -52,7 +52,10 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
  * One entry of the audit trail: every decision the pool takes, with `at` (ms since
  * the epoch). Results are not repeated here; they go to the caller's promise.
  */
-export type PoolAuditEvent = DistributiveOmit<Exclude<PoolEvent, { type: 'tasks.failed' }>, 'value'> & { readonly at: number };
+export type PoolAuditEvent = WithErrorCode<DistributiveOmit<Exclude<PoolEvent, { type: 'tasks.failed' }>, 'value'>> & { readonly at: number };
+
+/** A failed task's audit event also names the typed error its caller got (`ERR_WORKER_TIMEOUT`), beside the failure as the supervisor decided it. */
+type WithErrorCode<E> = E extends { readonly type: 'task.failed' } ? E & { readonly errorCode: string } : E;
 
 /** One worker as the pool's read model shows it (machines/poolStatus.ts). */
 export type WorkerStatus = WorkerView;
@@ -410,6 +413,7 @@ export class Pool {
   }
 
   #onEvent(event: PoolEvent): void {
+    let errorCode: string | undefined;
     switch (event.type) {
       case 'task.succeeded': {
         const pending = this.#pending.get(event.taskId);
@@ -418,7 +422,11 @@ export class Pool {
       }
       case 'task.failed': {
         const pending = this.#pending.get(event.taskId);
-        if (pending) this.#settle(event.taskId, pending, undefined, failureToError(event.taskId, event.failure, pending.signal));
+        if (pending) {
+          const error = failureToError(event.taskId, event.failure, pending.signal);
+          this.#settle(event.taskId, pending, undefined, error);
+          errorCode = codeOf(error);
+        }
         break;
       }
       case 'task.progress': {
@@ -438,7 +446,8 @@ export class Pool {
     if (this.#listeners.size > 0) {
       // Results go to the caller's promise, not the audit trail (and `delete` would slow every copy).
       const { value: _value, ...rest } = event as PoolEvent & { value?: unknown };
-      const audit = { ...rest, at: Date.now() } as PoolAuditEvent;
+      if (event.type === 'task.failed') errorCode ??= codeOf(withoutStack(() => failureToError(event.taskId, event.failure, undefined)));
+      const audit = (errorCode === undefined ? { ...rest, at: Date.now() } : { ...rest, errorCode, at: Date.now() }) as PoolAuditEvent;
       for (const listener of this.#listeners) listener(audit);
     }
   }
@@ -446,11 +455,18 @@ export class Pool {
   /** Settles each task of a bulk failure, and tells the audit trail of each as its own `task.failed`. */
   #manyFailed(event: Extract<PoolEvent, { type: 'tasks.failed' }>): void {
     const at = Date.now();
+    // One failure for them all: every task gets the same kind of error.
+    let errorCode: string | undefined;
     for (const { taskId, attempt } of event.tasks) {
       const pending = this.#pending.get(taskId);
-      if (pending) this.#settle(taskId, pending, undefined, withoutStack(() => failureToError(taskId, event.failure, pending.signal)));
+      if (pending) {
+        const error = withoutStack(() => failureToError(taskId, event.failure, pending.signal));
+        this.#settle(taskId, pending, undefined, error);
+        errorCode ??= codeOf(error);
+      }
       if (this.#listeners.size === 0) continue;
-      const audit: PoolAuditEvent = { type: 'task.failed', taskId, failure: event.failure, attempt, at };
+      errorCode ??= codeOf(withoutStack(() => failureToError(taskId, event.failure, undefined)));
+      const audit: PoolAuditEvent = { type: 'task.failed', taskId, failure: event.failure, errorCode, attempt, at };
       for (const listener of this.#listeners) listener(audit);
     }
   }
@@ -510,6 +526,11 @@ function withoutStack<T>(make: () => T): T {
   } finally {
     Error.stackTraceLimit = limit;
   }
+}
+
+/** The stable code of an error the pool made (every one of them is a PoolError). */
+function codeOf(error: Error): string {
+  return (error as { code?: string }).code ?? 'ERR_POOL_INTERNAL';
 }
 
 function failureToError(taskId: string, failure: TaskFailure, signal: AbortSignal | undefined): Error {

@@ -54,6 +54,8 @@ describe('a pool of worker processes', () => {
     const after = await pool.run<{ pid: number }>('whoami');
     expect(after.pid).not.toBe(before);
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['worker.killed', 'worker.exited', 'worker.restarted']));
+    // The audit trail names the typed error the caller got, beside the supervisor's failure.
+    expect(events.find((e) => e.type === 'task.failed')).toMatchObject({ errorCode: 'ERR_WORKER_TIMEOUT', failure: { code: 'TIMEOUT', timeoutMs: 300 } });
   });
 
   it('rejects at the deadline, before a process that ignores SIGTERM is gone', async () => {
@@ -264,10 +266,16 @@ describe('a pool of worker processes', () => {
   });
 
   it('closes with running tasks past the drain time: they fail with PoolClosedError', async () => {
-    const { pool } = await open({ maxWorkers: 1 });
+    const { pool, events } = await open({ maxWorkers: 1 });
     const spinning = pool.run('spin', null, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    // Queued behind it, and failed all at once when the pool stops: each still its own audit event, with its code.
+    const queued = [pool.run('echo', 1).catch((e: unknown) => e), pool.run('echo', 2).catch((e: unknown) => e)];
     await pool.close({ drainTimeoutMs: 100 });
     expect(await spinning).toBeInstanceOf(PoolClosedError);
+    for (const error of await Promise.all(queued)) expect(error).toBeInstanceOf(PoolClosedError);
+    const failed = events.filter((e) => e.type === 'task.failed');
+    expect(failed).toHaveLength(3);
+    for (const event of failed) expect(event).toMatchObject({ errorCode: 'ERR_POOL_CLOSED', failure: { code: 'CLOSED' } });
   });
 });
 
