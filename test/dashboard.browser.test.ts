@@ -57,10 +57,16 @@ afterAll(async () => {
 });
 
 describe('the dashboard in a real browser', () => {
-  it('draws the machines and shows a worker going busy → killed → restarting → idle when a spinning task is submitted', async () => {
+  it('draws the machines; each scenario button submits at once, and the task table shows each outcome: a kill (busy → killed → restarting → idle), a crash, a memory kill, a success, a cancel', async () => {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
+    // Nothing the page asks for is refused (the icon included), but for its probe of /v1/cluster,
+    // whose 404 is how it learns it runs over a local pool.
+    const refused: string[] = [];
+    page.on('response', (response) => {
+      if (response.status() >= 400 && new URL(response.url()).pathname !== '/v1/cluster') refused.push(`${response.status()} ${response.url()}`);
+    });
     await page.goto(`${base}/`);
     await page.waitForSelector('body[data-ready="true"]');
     // Statecharts laid out from /v1/machines: the supervisor's and one per worker.
@@ -69,11 +75,10 @@ describe('the dashboard in a real browser', () => {
     expect(await page.locator('[data-worker="worker-0"] svg [data-path="alive.running.monitoring"]').count()).toBe(1);
     await page.waitForFunction(() => [...document.querySelectorAll('[data-worker]')].every((w) => (w as HTMLElement).dataset.state === 'idle'));
 
-    await page.selectOption('#task-name', 'spin');
-    await page.fill('#payload', 'null');
-    await page.fill('#timeout', '800');
-    await page.click('#submit-button');
+    // "Press it to watch a kill": the scenario button submits at once.
+    await page.click('#samples [data-scenario="deadline"]');
     await page.waitForFunction(() => /submitted t\d+/.test(document.getElementById('submit-result')?.textContent ?? ''));
+    const deadlineTask = (await page.getAttribute('#submit-result', 'data-task-id')) as string;
 
     const sequence = ['busy', 'killed', 'restarting', 'idle'];
     await page.waitForFunction(
@@ -88,8 +93,45 @@ describe('the dashboard in a real browser', () => {
     );
     // The kill and its reason are in the audit trail, and the worker is highlighted in its chart.
     await page.waitForSelector('#audit [data-type="worker.killed"]');
-    expect(await page.textContent('#audit [data-type="worker.killed"]')).toMatch(/killed \(pid \d+\): deadline 800 ms, task t\d+/);
+    expect(await page.textContent('#audit [data-type="worker.killed"]')).toMatch(/killed \(pid \d+\): deadline 1000 ms, task t\d+/);
     expect(await page.locator('[data-worker] svg .state.active[data-path="alive.idle"]').count()).toBeGreaterThan(0);
+    // The task table shows the typed error; its detail, the evidence and the payload the page sent.
+    const outcomeOf = (id: string) => page.textContent(`#tasks tr[data-task="${id}"] [data-role="outcome"]`);
+    await page.waitForSelector(`#tasks tr[data-task="${deadlineTask}"][data-state="failed"]`);
+    expect(await outcomeOf(deadlineTask)).toBe('ERR_WORKER_TIMEOUT');
+    await page.click(`#tasks tr[data-task="${deadlineTask}"]`);
+    await page.waitForFunction((id) => document.getElementById('task-detail')?.dataset.task === id && /"timeoutMs": 1000/.test(document.getElementById('task-detail')?.textContent ?? ''), deadlineTask);
+    const detail = JSON.parse((await page.textContent('#task-detail')) as string) as { state: string; error: { code: string; evidence: { elapsedMs: number } }; payload: unknown };
+    expect(detail).toMatchObject({ state: 'failed', error: { code: 'ERR_WORKER_TIMEOUT' }, payload: null });
+    expect(detail.error.evidence.elapsedMs).toBeGreaterThanOrEqual(1000);
+
+    // Every other scenario, one click each: a crash and a memory runaway are typed errors, a quick task succeeds.
+    /** Clicks `selector` and returns the id of the task it submitted (a new one, not the last shown). */
+    const submitBy = async (selector: string): Promise<string> => {
+      const before = await page.getAttribute('#submit-result', 'data-task-id');
+      await page.click(selector);
+      await page.waitForFunction((previous) => {
+        const id = document.getElementById('submit-result')?.dataset.taskId;
+        return id !== undefined && id !== '' && id !== previous;
+      }, before);
+      return (await page.getAttribute('#submit-result', 'data-task-id')) as string;
+    };
+    for (const [scenario, outcome] of [['crash', 'ERR_WORKER_CRASHED'], ['memory', 'ERR_WORKER_MEMORY'], ['quick', 'ok']] as const) {
+      const id = await submitBy(`#samples [data-scenario="${scenario}"]`);
+      await page.waitForSelector(`#tasks tr[data-task="${id}"]:is([data-state="failed"], [data-state="succeeded"])`, { timeout: 20_000 });
+      expect(await outcomeOf(id)).toBe(outcome);
+    }
+
+    // A running task can be cancelled from its row.
+    await page.selectOption('#task-name', 'sleep');
+    await page.fill('#payload', '20000');
+    await page.fill('#timeout', '');
+    await page.fill('#memory', '');
+    const sleeper = await submitBy('#submit-button');
+    await page.waitForSelector(`#tasks tr[data-task="${sleeper}"][data-state="running"] progress`);
+    await page.click(`#tasks tr[data-task="${sleeper}"] [data-role="cancel"]`);
+    await page.waitForSelector(`#tasks tr[data-task="${sleeper}"][data-state="cancelled"]`);
+    expect(await outcomeOf(sleeper)).toBe('ERR_TASK_CANCELLED');
 
     // A busy worker and a sparkline for the picture.
     await page.selectOption('#task-name', 'sleep');
@@ -102,6 +144,9 @@ describe('the dashboard in a real browser', () => {
     await page.screenshot({ path: shot, fullPage: true });
     if (process.env.POOLVISOR_UPDATE_SCREENSHOT === '1') copyFileSync(shot, join(root, 'docs/img/dashboard.png'));
     expect(errors).toEqual([]);
+    expect(refused).toEqual([]);
+    const icon = await fetch(`${base}/favicon.ico`);
+    expect([icon.status, icon.headers.get('content-type')]).toEqual([200, 'image/svg+xml']);
     await page.close();
   });
 

@@ -268,8 +268,8 @@ describe('the Host header (DNS rebinding)', () => {
 describe('the open routes', () => {
   const from = { remoteAddress: '10.5.0.1' }; // wrong-token tests elsewhere must not lock this one out
 
-  it('are /healthz, /readyz, / and /dashboard/client.js, with or without a query string', async () => {
-    for (const url of ['/healthz', '/healthz?x=1', '/', '/?x', '/dashboard/client.js', '/dashboard/client.js?v=2']) {
+  it('are /healthz, /readyz, /, /dashboard/client.js and the icon, with or without a query string', async () => {
+    for (const url of ['/healthz', '/healthz?x=1', '/', '/?x', '/dashboard/client.js', '/dashboard/client.js?v=2', '/favicon.svg', '/favicon.ico']) {
       expect([url, (await locked.app.inject({ url, ...from })).statusCode]).toEqual([url, 200]);
     }
     // 200 or 503 by the pool's state, never 401.
@@ -280,7 +280,7 @@ describe('the open routes', () => {
   });
 
   it('are the only ones: the API, /metrics, unknown paths and look-alikes need the token', async () => {
-    for (const url of ['/v1/pool', '/v1/machines', '/v1/tasks/t1', '/v1/events', '/metrics', '/nope', '/v1/pool?/healthz', '/healthz/', '/readyz/x', '/dashboard/other.js']) {
+    for (const url of ['/v1/pool', '/v1/machines', '/v1/tasks/t1', '/v1/events', '/metrics', '/nope', '/v1/pool?/healthz', '/healthz/', '/readyz/x', '/dashboard/other.js', '/favicon.png']) {
       expectEnvelope(await locked.app.inject({ url, ...from }), 401, 'ERR_UNAUTHORIZED');
     }
     expectEnvelope(await locked.app.inject({ method: 'POST', url: '/healthz', ...from }), 401, 'ERR_UNAUTHORIZED');

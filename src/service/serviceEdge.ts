@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { installAccessControl, resolveAccess, type ResolvedAccess } from './accessControl.js';
 import type { AuthFailureOptions } from './authFailures.js';
-import { dashboardPage } from './dashboard/page.js';
+import { dashboardIcon, dashboardPage } from './dashboard/page.js';
 import { envelopeServerOptions, HttpError, installErrorEnvelope } from './httpErrors.js';
 import { installJsonBody } from './jsonBody.js';
 import { resolveServiceLimits, type ServiceLimitOptions, type ServiceLimits } from './serviceLimits.js';
@@ -88,6 +88,10 @@ export function createServiceEdge(resolved: ResolvedEdge, logger: ServiceEdgeOpt
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(dashboardPage));
   app.get('/dashboard/client.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(clientScript));
+  // The page names its icon; /favicon.ico is where browsers look without being told.
+  for (const path of ['/favicon.svg', '/favicon.ico']) {
+    app.get(path, async (_request, reply) => reply.type('image/svg+xml').header('cache-control', 'max-age=86400').send(dashboardIcon));
+  }
   return {
     app,
     beginShutdown() {

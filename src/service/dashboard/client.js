@@ -159,7 +159,7 @@ function onStatus(status) {
   const select = $('task-name');
   if (select.options.length === 0 && status.tasks?.length) {
     for (const name of status.tasks) select.append(new Option(name, name));
-    renderSamples(status.tasks);
+    renderScenarios(status.tasks);
   }
 }
 
@@ -172,7 +172,7 @@ function describeAudit(e) {
     }
     case 'task.failed':
       // A cluster's task.failed carries the pool error as data (`error`); a pool's, its failure.
-      return [`task ${e.taskId} failed: ${(e.failure ?? e.error).code}`, 'kill'];
+      return [`task ${e.taskId} failed: ${errorCodeOf(e)}`, 'kill'];
     case 'task.succeeded':
       return [e.workerId === undefined ? `task ${e.taskId} succeeded` : `task ${e.taskId} succeeded on ${e.workerId} in ${Math.round(e.durationMs)} ms`, ''];
     case 'task.stalled':
@@ -195,6 +195,9 @@ function describeAudit(e) {
 }
 
 function onAudit(event) {
+  if (event.type.startsWith('task.')) onTaskEvent(event);
+  // A task's submission, start and progress feed the table only: under load they would push the kills out of the trail.
+  if (event.type === 'task.submitted' || event.type === 'task.started' || event.type === 'task.progress') return;
   const [text, cls] = describeAudit(event);
   const line = document.createElement('div');
   line.className = cls;
@@ -212,9 +215,9 @@ function onState(event) {
   else setWorkerState(event.actor, event.state, event.path);
 }
 
-// What the page draws: every audit event but a task's submission and start (two of the four
-// events a task makes; under load they would push the kills out of the trail), states and status.
-const eventTypes = 'state,status,worker.*,pool.*,lease.*,memory.*,host.*,task.succeeded,task.failed,task.retrying,task.quarantined';
+// What the page draws: every audit event (a task's submission, start and progress only in the
+// task table), states and status.
+const eventTypes = 'state,status,worker.*,pool.*,lease.*,memory.*,host.*,task.*';
 
 /** Server-Sent Events over fetch, so the token travels in a header; resumes with Last-Event-ID. */
 async function stream(types, handlers) {
@@ -250,44 +253,185 @@ async function stream(types, handlers) {
   }
 }
 
-function renderSamples(tasks) {
-  const samples = [];
-  if (tasks.includes('inferMechanism')) {
-    const link = (sampling) => JSON.stringify({ id: 'demo', causeId: 'programa:vias', effectId: 'resultado:tiempo', evidence: [{ test: 'hoop', passed: true }], sampling }, null, 1);
-    samples.push(['A quick inference', 'inferMechanism', link({ chains: 4, draws: 2000, warmup: 500, seed: 1 }), '', '']);
-    samples.push(['Runs past its deadline', 'inferMechanism', link({ chains: 4, draws: 50000000, warmup: 10, seed: 1 }), '1500', '']);
-    samples.push(['Keeps every draw (memory)', 'inferMechanism', link({ chains: 4, draws: 50000000, warmup: 10, seed: 1, keepDraws: true }), '60000', '160']);
+/**
+ * The scenarios the task module allows, each one click: it fills the form (so the request
+ * can be read and changed) and submits it at once. Picked by the tasks the workers offer.
+ */
+function scenariosFor(tasks) {
+  const scenarios = [];
+  const has = (name) => tasks.includes(name);
+  if (has('inferMechanism')) {
+    const link = (sampling) => ({ id: 'demo', causeId: 'programa:vias', effectId: 'resultado:tiempo', evidence: [{ test: 'hoop', passed: true }], sampling });
+    scenarios.push({ id: 'quick', label: 'A quick inference', task: 'inferMechanism', payload: link({ chains: 4, draws: 2000, warmup: 500, seed: 1 }) });
+    scenarios.push({ id: 'deadline', label: 'Runs past its deadline', task: 'inferMechanism', payload: link({ chains: 4, draws: 50000000, warmup: 10, seed: 1 }), timeoutMs: 1500 });
+    scenarios.push({ id: 'memory', label: 'Keeps every draw (memory)', task: 'inferMechanism', payload: link({ chains: 4, draws: 50000000, warmup: 10, seed: 1, keepDraws: true }), timeoutMs: 60000, memoryLimitMb: 160 });
+  } else if (has('sleep')) {
+    scenarios.push({ id: 'quick', label: 'A quick task', task: 'sleep', payload: 300 });
   }
-  if (tasks.includes('spin')) samples.push(['Spins forever', 'spin', 'null', '1000', '']);
-  for (const [label, task, payload, timeout, memory] of samples) {
+  if (has('spin') && !scenarios.some((s) => s.id === 'deadline')) scenarios.push({ id: 'deadline', label: 'Spins past its deadline', task: 'spin', payload: null, timeoutMs: 1000 });
+  if (has('growOffHeap') && !scenarios.some((s) => s.id === 'memory')) {
+    scenarios.push({ id: 'memory', label: 'Grows past its memory limit', task: 'growOffHeap', payload: { everyMs: 10, chunkMiB: 8 }, timeoutMs: 30000, memoryLimitMb: 160 });
+  }
+  if (has('exitWith')) scenarios.push({ id: 'crash', label: 'Crashes its worker', task: 'exitWith', payload: 1 });
+  return scenarios;
+}
+
+function renderScenarios(tasks) {
+  for (const scenario of scenariosFor(tasks)) {
     const button = document.createElement('button');
     button.type = 'button';
-    button.textContent = label;
+    button.textContent = scenario.label;
+    button.dataset.scenario = scenario.id;
     button.onclick = () => {
-      $('task-name').value = task;
-      $('payload').value = payload;
-      $('timeout').value = timeout;
-      $('memory').value = memory;
+      $('task-name').value = scenario.task;
+      $('payload').value = JSON.stringify(scenario.payload, null, 1);
+      $('timeout').value = scenario.timeoutMs ?? '';
+      $('memory').value = scenario.memoryLimitMb ?? '';
+      void submitForm();
     };
     $('samples').appendChild(button);
   }
 }
 
-$('submit').addEventListener('submit', async (event) => {
-  event.preventDefault();
+/** Submits what the form says; the answer (the task's id, or the error) shows under it, and the task joins the table. */
+async function submitForm() {
   const out = $('submit-result');
   try {
-    const body = { task: $('task-name').value, payload: JSON.parse($('payload').value || 'null') };
+    const payload = JSON.parse($('payload').value || 'null');
+    const body = { task: $('task-name').value, payload };
     if ($('timeout').value) body.timeoutMs = Number($('timeout').value);
     if ($('memory').value) body.memoryLimitMb = Number($('memory').value);
     const response = await fetch('/v1/tasks', { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const answer = await response.json();
     out.textContent = response.ok ? `submitted ${answer.id}` : `${response.status} ${answer.error.code}: ${answer.error.message}`;
     out.dataset.taskId = answer.id ?? '';
+    if (response.ok) noteTask(answer.id, { name: body.task, payload, timeoutMs: body.timeoutMs ?? limits.taskTimeoutMs });
   } catch (error) {
     out.textContent = String(error);
   }
+}
+
+$('submit').addEventListener('submit', (event) => {
+  event.preventDefault();
+  void submitForm();
 });
+
+// ── recent tasks: a live table from the task events, a detail view, cancel ─────────────
+
+const MAX_TASK_ROWS = 50;
+/** By task id, newest last: what the events said of each (and, for the page's own, its payload). */
+const tasks = new Map();
+let selectedTask;
+
+function noteTask(id, fields) {
+  let task = tasks.get(id);
+  if (task === undefined) {
+    task = { id, state: 'queued', submittedAt: Date.now() };
+    tasks.set(id, task);
+    while (tasks.size > MAX_TASK_ROWS) tasks.delete(tasks.keys().next().value);
+  }
+  Object.assign(task, fields);
+  scheduleTaskTable();
+  return task;
+}
+
+/** The typed error's code: a pool's audit event names it (`errorCode`), a cluster's carries the error itself. */
+const errorCodeOf = (e) => e.errorCode ?? e.error?.code ?? e.failure?.code;
+
+function onTaskEvent(e) {
+  const at = e.at ?? Date.now();
+  switch (e.type) {
+    case 'task.submitted':
+      return noteTask(e.taskId, { name: e.name });
+    case 'task.started':
+      return noteTask(e.taskId, { state: 'running', workerId: e.workerId, startedAt: at, attempt: e.attempt, fraction: undefined });
+    case 'task.progress':
+      return noteTask(e.taskId, { fraction: e.fraction });
+    case 'task.retrying':
+      return noteTask(e.taskId, { state: 'queued', code: undefined });
+    case 'task.succeeded':
+      return noteTask(e.taskId, { state: 'succeeded', settledAt: at, durationMs: e.durationMs, workerId: e.workerId ?? tasks.get(e.taskId)?.workerId, code: undefined });
+    case 'task.failed': {
+      const code = errorCodeOf(e);
+      return noteTask(e.taskId, { state: code === 'ERR_TASK_CANCELLED' ? 'cancelled' : 'failed', settledAt: at, code, failure: e.failure ?? e.error });
+    }
+  }
+}
+
+let tableQueued = false;
+function scheduleTaskTable() {
+  if (tableQueued) return;
+  tableQueued = true;
+  requestAnimationFrame(() => {
+    tableQueued = false;
+    renderTaskTable();
+  });
+}
+
+const seconds = (ms) => (ms === undefined ? '' : ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
+
+function renderTaskTable() {
+  const now = Date.now();
+  const rows = [...tasks.values()].reverse().map((task) => {
+    const row = document.createElement('tr');
+    row.dataset.task = task.id;
+    row.dataset.state = task.state;
+    if (task.id === selectedTask) row.className = 'selected';
+    const running = task.state === 'running';
+    const elapsed = running ? now - task.startedAt : task.durationMs ?? (task.settledAt && task.startedAt ? task.settledAt - task.startedAt : undefined);
+    // Reported progress when the task reports it; else how much of its deadline it has used.
+    const fraction = task.fraction ?? (running && task.timeoutMs ? Math.min(1, elapsed / task.timeoutMs) : undefined);
+    const cells = [task.id, task.name ?? '', task.workerId ?? '', task.state, seconds(elapsed), task.code ?? (task.state === 'succeeded' ? 'ok' : '')];
+    for (const text of cells) {
+      const cell = document.createElement('td');
+      cell.textContent = text;
+      row.appendChild(cell);
+    }
+    row.children[3].className = `badge-cell ${task.state}`;
+    row.children[5].dataset.role = 'outcome';
+    const tail = document.createElement('td');
+    if (running && fraction !== undefined) {
+      const bar = document.createElement('progress');
+      bar.max = 1;
+      bar.value = fraction;
+      bar.title = task.fraction !== undefined ? `reported ${Math.round(task.fraction * 100)} %` : `${Math.round(fraction * 100)} % of its deadline`;
+      tail.appendChild(bar);
+    }
+    if (task.state === 'queued' || running) {
+      const cancel = document.createElement('button');
+      cancel.type = 'button';
+      cancel.textContent = 'cancel';
+      cancel.dataset.role = 'cancel';
+      cancel.onclick = (event) => {
+        event.stopPropagation();
+        void fetch(`/v1/tasks/${encodeURIComponent(task.id)}`, { method: 'DELETE', headers });
+      };
+      tail.appendChild(cancel);
+    }
+    row.appendChild(tail);
+    row.onclick = () => void showTask(task.id);
+    return row;
+  });
+  $('tasks').replaceChildren(...rows);
+  if ([...tasks.values()].some((task) => task.state === 'running')) setTimeout(scheduleTaskTable, 250);
+}
+
+/** The detail view: the service's record (its result, or the typed error with its evidence), and the payload when this page sent it. */
+async function showTask(id) {
+  selectedTask = id;
+  scheduleTaskTable();
+  const task = tasks.get(id);
+  let record;
+  try {
+    const response = await fetch(`/v1/tasks/${encodeURIComponent(id)}`, { headers });
+    record = await response.json();
+  } catch (error) {
+    record = { error: String(error) };
+  }
+  const detail = { ...record, ...(task?.payload !== undefined ? { payload: task.payload } : {}), ...(record.error === undefined && task?.failure ? { failure: task.failure } : {}) };
+  $('task-detail').textContent = JSON.stringify(detail, null, 1);
+  $('task-detail').dataset.task = id;
+}
 
 // In front of a cluster: one panel per live host and the queues, from the `cluster` event.
 const hostPanels = new Map();

@@ -6,6 +6,7 @@ export const dashboardPage = `<!doctype html>
 <meta charset="utf-8">
 <title>poolvisor</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <style>
   :root { --fg: #1d2433; --muted: #6b7385; --line: #d8dce6; --bg: #f6f7fa; --busy: #2f6fde; --idle: #1f9d55; --monitoring: #d98b00; --killed: #d33a2c; --restarting: #7b55d6; --stopped: #8a8f99; }
   * { box-sizing: border-box; }
@@ -38,6 +39,14 @@ export const dashboardPage = `<!doctype html>
   .host .workers-list { display: flex; flex-wrap: wrap; gap: 4px; margin-top: 6px; }
   table.queues { border-collapse: collapse; } table.queues td, table.queues th { padding: 2px 10px; text-align: right; border-bottom: 1px solid #eef0f4; }
   table.queues th:first-child, table.queues td:first-child { text-align: left; }
+  .tasks-wrap { max-height: 360px; overflow: auto; }
+  table.tasks { width: 100%; border-collapse: collapse; font-size: 12px; }
+  table.tasks th, table.tasks td { padding: 2px 6px; text-align: left; border-bottom: 1px solid #eef0f4; white-space: nowrap; }
+  table.tasks tbody tr { cursor: pointer; } table.tasks tr.selected { background: #fff6d6; }
+  table.tasks td.badge-cell.succeeded { color: var(--idle); } table.tasks td.badge-cell.failed { color: var(--killed); }
+  table.tasks td.badge-cell.running { color: var(--busy); } table.tasks td.badge-cell.cancelled { color: var(--stopped); }
+  table.tasks progress { width: 70px; height: 10px; vertical-align: middle; } table.tasks button { padding: 0 6px; font-size: 11px; }
+  pre.detail { max-height: 280px; overflow: auto; font-size: 11px; background: var(--bg); padding: 6px; margin: 6px 0 0; white-space: pre-wrap; word-break: break-word; }
 </style>
 </head>
 <body>
@@ -54,6 +63,10 @@ export const dashboardPage = `<!doctype html>
     <section id="hosts-section" hidden><h2>Hosts</h2><div class="hosts" id="hosts"></div></section>
     <section id="queues-section" hidden><h2>Queues</h2><table class="queues" id="queues"></table></section>
     <section id="workers-section"><h2>Workers</h2><div class="workers" id="workers"></div></section>
+    <section id="tasks-section"><h2>Tasks</h2>
+      <div class="tasks-wrap"><table class="tasks"><thead><tr><th>id</th><th>task</th><th>worker</th><th>state</th><th>time</th><th>outcome</th><th></th></tr></thead><tbody id="tasks"></tbody></table></div>
+      <pre class="detail" id="task-detail">click a task for its payload, result or error with its evidence</pre>
+    </section>
     <section id="supervisor-section"><h2>Supervisor</h2><div id="supervisor"></div></section>
   </div>
   <div>
@@ -76,3 +89,6 @@ export const dashboardPage = `<!doctype html>
 </body>
 </html>
 `;
+
+/** The page's icon, so a browser's request for one is answered (a state box, the colour of a busy worker). */
+export const dashboardIcon = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect x="3" y="6" width="26" height="20" rx="5" fill="#2f6fde"/><circle cx="11" cy="16" r="3" fill="#fff"/><circle cx="21" cy="16" r="3" fill="#ffe9a8"/></svg>`;
