@@ -95,6 +95,23 @@ describe('the dashboard in a real browser', () => {
     await page.waitForSelector('#audit [data-type="worker.killed"]');
     expect(await page.textContent('#audit [data-type="worker.killed"]')).toMatch(/killed \(pid \d+\): deadline 1000 ms, task t\d+/);
     expect(await page.locator('[data-worker] svg .state.active[data-path="alive.idle"]').count()).toBeGreaterThan(0);
+    // The worker's timeline keeps the kill: the task's busy stretch, the kill with its evidence, the restart, idle again.
+    const killInTimeline = (id: string) =>
+      page.evaluate((taskId) => {
+        for (const card of document.querySelectorAll('[data-worker]')) {
+          const rects = [...card.querySelectorAll('svg.timeline rect')] as SVGRectElement[];
+          const at = rects.findIndex((r) => r.dataset.kill !== undefined && (r.querySelector('title')?.textContent ?? '').includes(`task ${taskId},`));
+          if (at >= 1) return rects.slice(at - 1, at + 3).map((r) => ({ state: r.dataset.state, tasks: r.dataset.tasks, title: r.querySelector('title')?.textContent }));
+        }
+        return undefined;
+      }, id);
+    await page.waitForFunction((taskId) => [...document.querySelectorAll('svg.timeline rect[data-kill]')].some((r) => (r.querySelector('title')?.textContent ?? '').includes(`task ${taskId},`)), deadlineTask);
+    await page.waitForFunction(() => [...document.querySelectorAll('svg.timeline')].some((svg) => svg.querySelector('rect[data-kill] ~ rect[data-state="idle"]')));
+    const strip = await killInTimeline(deadlineTask);
+    expect(strip?.map((segment) => segment.state)).toEqual(['busy', 'killed', 'restarting', 'idle']);
+    expect(strip?.[0]?.tasks).toBe(deadlineTask);
+    expect(strip?.[1]?.title).toMatch(/deadline 1000 ms \(ran \d+ ms\), task t\d+, pid \d+/);
+
     // The task table shows the typed error; its detail, the evidence and the payload the page sent.
     const outcomeOf = (id: string) => page.textContent(`#tasks tr[data-task="${id}"] [data-role="outcome"]`);
     await page.waitForSelector(`#tasks tr[data-task="${deadlineTask}"][data-state="failed"]`);
@@ -132,6 +149,9 @@ describe('the dashboard in a real browser', () => {
     await page.click(`#tasks tr[data-task="${sleeper}"] [data-role="cancel"]`);
     await page.waitForSelector(`#tasks tr[data-task="${sleeper}"][data-state="cancelled"]`);
     expect(await outcomeOf(sleeper)).toBe('ERR_TASK_CANCELLED');
+    // Kills stay in the history after everything since: the deadline's, and the crash's with its exit code.
+    expect((await killInTimeline(deadlineTask))?.map((segment) => segment.state)).toEqual(['busy', 'killed', 'restarting', 'idle']);
+    expect(await page.locator('svg.timeline rect[data-kill="crashed"] title').allTextContents()).toEqual([expect.stringMatching(/crashed \(exit code 1, signal null\)/)]);
 
     // A busy worker and a sparkline for the picture.
     await page.selectOption('#task-name', 'sleep');

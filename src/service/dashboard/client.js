@@ -112,17 +112,18 @@ function workerCard(id) {
   card.dataset.worker = id;
   card.dataset.history = '';
   card.innerHTML = `<div class="head"><span>${id}</span><span class="badge" data-role="state">…</span></div>
-    <div class="meta" data-role="meta"></div><div data-role="chart"></div><div data-role="memory"></div>`;
+    <div class="meta" data-role="meta"></div><div data-role="timeline"></div><div data-role="chart"></div><div data-role="memory"></div>`;
   $('workers').appendChild(card);
   const highlight = drawMachine(machines.worker, card.querySelector('[data-role="chart"]'), 600);
-  const entry = { card, highlight, rss: [], state: undefined };
+  const entry = { card, highlight, rss: [], state: undefined, segments: [], pendingTasks: [], pendingKill: undefined };
   workers.set(id, entry);
   return entry;
 }
 
-function setWorkerState(id, state, path) {
+function setWorkerState(id, state, path, at = Date.now()) {
   const entry = workerCard(id);
   entry.highlight(path);
+  recordSegment(entry, state, at);
   const badge = entry.card.querySelector('[data-role="state"]');
   badge.textContent = state;
   badge.className = `badge ${state}`;
@@ -196,6 +197,7 @@ function describeAudit(e) {
 
 function onAudit(event) {
   if (event.type.startsWith('task.')) onTaskEvent(event);
+  if (event.type === 'worker.killed') noteKill(event);
   // A task's submission, start and progress feed the table only: under load they would push the kills out of the trail.
   if (event.type === 'task.submitted' || event.type === 'task.started' || event.type === 'task.progress') return;
   const [text, cls] = describeAudit(event);
@@ -212,8 +214,118 @@ function onAudit(event) {
 let superHighlight;
 function onState(event) {
   if (event.actor === 'supervisor') superHighlight?.(event.path);
-  else setWorkerState(event.actor, event.state, event.path);
+  else setWorkerState(event.actor, event.state, event.path, event.at);
 }
+
+// ── timelines: each worker's states over the last minutes, with the tasks it ran ──────────
+
+const TIMELINE_MS = 5 * 60_000;
+
+/** A state change opens a segment; a task started on the worker, or its kill, is attached to the segment it belongs to. */
+function recordSegment(entry, state, at) {
+  const segments = entry.segments;
+  const last = segments.at(-1);
+  if (last?.state === state) return;
+  if (last) last.to = at;
+  const segment = { state, from: at, to: undefined, tasks: [], kill: undefined };
+  if (state === 'busy' || state === 'monitoring') {
+    // A task keeps its worker busy across busy ⇄ monitoring: the segment inherits it.
+    if ((last?.state === 'busy' || last?.state === 'monitoring') && last.tasks.length > 0) segment.tasks.push(last.tasks.at(-1));
+    segment.tasks.push(...entry.pendingTasks);
+    entry.pendingTasks = [];
+  }
+  if (state === 'killed' && entry.pendingKill) {
+    segment.kill = entry.pendingKill;
+    entry.pendingKill = undefined;
+  }
+  segments.push(segment);
+  const horizon = Date.now() - TIMELINE_MS;
+  while (segments.length > 1 && segments[0].to !== undefined && segments[0].to < horizon) segments.shift();
+  scheduleTimelines();
+}
+
+function noteTaskOnWorker(workerId, taskId) {
+  const entry = workers.get(workerId);
+  if (!entry) return;
+  const current = entry.segments.at(-1);
+  if (current?.state === 'busy' || current?.state === 'monitoring') current.tasks.push(taskId);
+  else entry.pendingTasks.push(taskId);
+  scheduleTimelines();
+}
+
+function noteKill(event) {
+  const entry = workers.get(event.workerId);
+  if (!entry) return;
+  const kill = { termination: event.termination, taskId: event.taskId, pid: event.pid };
+  const current = entry.segments.at(-1);
+  if (current?.state === 'killed' && current.kill === undefined) current.kill = kill;
+  else entry.pendingKill = kill;
+  scheduleTimelines();
+}
+
+const clock = (ms) => new Date(ms).toISOString().slice(11, 23);
+
+/** What a kill's evidence says, in a line: the same words as the audit trail. */
+function describeTermination(t) {
+  if (!t) return 'killed';
+  if (t.reason === 'timeout') return `deadline ${t.timeoutMs} ms (ran ${t.elapsedMs} ms)`;
+  if (t.reason === 'memory') {
+    const samples = (t.samples ?? []).slice(-5).map((sample) => mib(sample.rssBytes)).join(', ');
+    return `memory (${t.resource}): ${mib(t.usedBytes)} over ${mib(t.limitBytes)}${samples ? `; last samples ${samples}` : ''}`;
+  }
+  if (t.reason === 'crashed') return `crashed (exit code ${t.exitCode}, signal ${t.signal})${t.stderrTail ? `: ${t.stderrTail.trim().split('\n').at(-1)}` : ''}`;
+  if (t.reason === 'lease-expired') return `its lease ${t.leaseId} expired`;
+  return t.reason;
+}
+
+function describeSegment(segment, now) {
+  const end = segment.to ?? now;
+  const head = `${segment.state} ${clock(segment.from)}–${segment.to === undefined ? 'now' : clock(end)} (${seconds(end - segment.from)})`;
+  const taskLines = segment.tasks.map((id) => {
+    const task = tasks.get(id);
+    const outcome = task === undefined ? '' : task.state === 'succeeded' ? ': ok' : task.code ? `: ${task.code}` : `: ${task.state}`;
+    return `task ${id}${task?.name ? ` (${task.name})` : ''}${outcome}`;
+  });
+  const kill = segment.kill ? [`${describeTermination(segment.kill.termination)}${segment.kill.taskId ? `, task ${segment.kill.taskId}` : ''}, pid ${segment.kill.pid ?? '–'}`] : [];
+  return [head, ...kill, ...taskLines].join('\n');
+}
+
+let timelinesQueued = false;
+function scheduleTimelines() {
+  if (timelinesQueued) return;
+  timelinesQueued = true;
+  requestAnimationFrame(() => {
+    timelinesQueued = false;
+    for (const entry of workers.values()) drawTimeline(entry);
+  });
+}
+
+const WIDTH = 600;
+/** A strip of the worker's states from its first (at most five minutes ago) to now; a kill is never thinner than 3 px. */
+function drawTimeline(entry) {
+  const now = Date.now();
+  const segments = entry.segments;
+  if (segments.length === 0) return;
+  const start = Math.max(now - TIMELINE_MS, segments[0].from);
+  const span = Math.max(1000, now - start);
+  const x = (t) => ((Math.max(t, start) - start) / span) * WIDTH;
+  const svg = el('svg', { viewBox: `0 0 ${WIDTH} 28`, width: '100%', height: 28, class: 'timeline', preserveAspectRatio: 'none', role: 'img', 'aria-label': 'states over time' });
+  for (const segment of segments) {
+    const from = x(segment.from);
+    const minimum = segment.state === 'killed' || segment.state === 'restarting' ? 3 : 0.5;
+    const width = Math.max(minimum, x(segment.to ?? now) - from);
+    const rect = el('rect', { x: from, y: 2, width, height: 14, class: `seg ${segment.state}`, 'data-state': segment.state }, svg);
+    if (segment.tasks.length > 0) rect.dataset.tasks = segment.tasks.join(' ');
+    if (segment.kill) rect.dataset.kill = segment.kill.termination?.reason ?? 'killed';
+    el('title', {}, rect).textContent = describeSegment(segment, now);
+  }
+  el('text', { x: 2, y: 27, class: 'axis' }, svg).textContent = clock(start).slice(0, 8);
+  el('text', { x: WIDTH - 2, y: 27, class: 'axis', 'text-anchor': 'end' }, svg).textContent = 'now';
+  entry.card.querySelector('[data-role="timeline"]').replaceChildren(svg);
+}
+
+// The strips move with time even when nothing happens.
+setInterval(scheduleTimelines, 1000);
 
 // What the page draws: every audit event (a task's submission, start and progress only in the
 // task table), states and status.
@@ -344,6 +456,7 @@ function onTaskEvent(e) {
     case 'task.submitted':
       return noteTask(e.taskId, { name: e.name });
     case 'task.started':
+      noteTaskOnWorker(e.workerId, e.taskId);
       return noteTask(e.taskId, { state: 'running', workerId: e.workerId, startedAt: at, attempt: e.attempt, fraction: undefined });
     case 'task.progress':
       return noteTask(e.taskId, { fraction: e.fraction });

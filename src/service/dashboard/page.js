@@ -28,6 +28,11 @@ export const dashboardPage = `<!doctype html>
   svg .state.active > rect { fill: #ffe9a8; stroke: #d98b00; stroke-width: 2; }
   svg .edge { stroke: #9aa3b5; stroke-width: 1; fill: none; opacity: .55; }
   .meta { color: var(--muted); font-size: 12px; }
+  svg.timeline { display: block; margin: 4px 0; background: #fafbfd; }
+  svg.timeline .seg.idle { fill: var(--idle); } svg.timeline .seg.busy { fill: var(--busy); } svg.timeline .seg.monitoring { fill: var(--monitoring); }
+  svg.timeline .seg.killed { fill: var(--killed); } svg.timeline .seg.restarting { fill: var(--restarting); }
+  svg.timeline .seg.stopping, svg.timeline .seg.stopped { fill: var(--stopped); }
+  svg.timeline text.axis { font-size: 8px; fill: var(--muted); }
   .log { max-height: 420px; overflow: auto; font: 12px/1.35 ui-monospace, monospace; }
   .log div { border-bottom: 1px solid #eef0f4; padding: 3px 0; } .log .kill { color: var(--killed); }
   form { display: grid; gap: 6px; } input, select, textarea, button { font: inherit; padding: 4px 6px; }
