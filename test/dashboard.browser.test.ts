@@ -74,6 +74,13 @@ describe('the dashboard in a real browser', () => {
     expect(await page.locator('[data-worker]').count()).toBe(2);
     expect(await page.locator('[data-worker="worker-0"] svg [data-path="alive.running.monitoring"]').count()).toBe(1);
     await page.waitForFunction(() => [...document.querySelectorAll('[data-worker]')].every((w) => (w as HTMLElement).dataset.state === 'idle'));
+    // A memory chart per worker, drawn by uPlot with its axes, the limits labelled in its legend.
+    await page.waitForSelector('[data-worker="worker-0"] [data-role="memory"] canvas');
+    const legend = await page.textContent('[data-worker="worker-0"] [data-role="memory"] .u-legend');
+    expect(legend).toContain('RSS');
+    expect(legend).toContain('hard limit 512 MiB');
+    expect(legend).toContain('soft limit 410 MiB');
+    expect(await page.getAttribute('[data-worker="worker-0"] [data-role="memory"]', 'data-hard-limit-mib')).toBe('512');
 
     // "Press it to watch a kill": the scenario button submits at once.
     await page.click('#samples [data-scenario="deadline"]');

@@ -268,8 +268,8 @@ describe('the Host header (DNS rebinding)', () => {
 describe('the open routes', () => {
   const from = { remoteAddress: '10.5.0.1' }; // wrong-token tests elsewhere must not lock this one out
 
-  it('are /healthz, /readyz, /, /dashboard/client.js and the icon, with or without a query string', async () => {
-    for (const url of ['/healthz', '/healthz?x=1', '/', '/?x', '/dashboard/client.js', '/dashboard/client.js?v=2', '/favicon.svg', '/favicon.ico']) {
+  it('are /healthz, /readyz, / and the static files of the dashboard (script, chart library, icon), with or without a query string', async () => {
+    for (const url of ['/healthz', '/healthz?x=1', '/', '/?x', '/dashboard/client.js', '/dashboard/client.js?v=2', '/dashboard/uplot.js', '/dashboard/uplot.css', '/favicon.svg', '/favicon.ico']) {
       expect([url, (await locked.app.inject({ url, ...from })).statusCode]).toEqual([url, 200]);
     }
     // 200 or 503 by the pool's state, never 401.

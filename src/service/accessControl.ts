@@ -30,7 +30,7 @@ export interface AccessOptions {
  * with the token the user gives the page. Matched on the route's pattern, never on the raw
  * URL, so a query string or `..` cannot turn a protected route into an open one.
  */
-export const OPEN_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/', '/dashboard/client.js', '/favicon.svg', '/favicon.ico']);
+export const OPEN_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/', '/dashboard/client.js', '/dashboard/uplot.js', '/dashboard/uplot.css', '/favicon.svg', '/favicon.ico']);
 
 /** Probes answer whatever `Host` they are sent to: a pod's IP is not in anyone's list. */
 const HOST_EXEMPT_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz']);

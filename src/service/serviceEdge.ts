@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { installAccessControl, resolveAccess, type ResolvedAccess } from './accessControl.js';
 import type { AuthFailureOptions } from './authFailures.js';
@@ -66,6 +67,10 @@ export interface ServiceEdge {
 }
 
 const clientScript = readFileSync(new URL('./dashboard/client.js', import.meta.url), 'utf8');
+// The memory charts' library (uPlot), served as the package ships it: the page has no build step.
+const requireFromHere = createRequire(import.meta.url);
+const chartScript = readFileSync(requireFromHere.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8');
+const chartStyle = readFileSync(requireFromHere.resolve('uplot/dist/uPlot.min.css'), 'utf8');
 
 /**
  * The part every poolvisor service shares, whatever runs its tasks (one local pool, or a
@@ -88,6 +93,8 @@ export function createServiceEdge(resolved: ResolvedEdge, logger: ServiceEdgeOpt
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(dashboardPage));
   app.get('/dashboard/client.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(clientScript));
+  app.get('/dashboard/uplot.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'max-age=86400').send(chartScript));
+  app.get('/dashboard/uplot.css', async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'max-age=86400').send(chartStyle));
   // The page names its icon; /favicon.ico is where browsers look without being told.
   for (const path of ['/favicon.svg', '/favicon.ico']) {
     app.get(path, async (_request, reply) => reply.type('image/svg+xml').header('cache-control', 'max-age=86400').send(dashboardIcon));

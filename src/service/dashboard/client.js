@@ -88,18 +88,59 @@ function drawMachine(graph, container, maxWidth) {
   };
 }
 
-function sparkline(points, limit, soft) {
-  const svg = el('svg', { viewBox: '0 0 300 50', width: '100%', height: 50, class: 'sparkline', preserveAspectRatio: 'none' });
-  const top = Math.max(limit * 1.1, ...points.map((p) => p));
-  const y = (v) => 48 - (v / top) * 46;
-  el('line', { x1: 0, x2: 300, y1: y(limit), y2: y(limit), stroke: '#d33a2c', 'stroke-dasharray': '4 3' }, svg);
-  el('line', { x1: 0, x2: 300, y1: y(soft), y2: y(soft), stroke: '#d98b00', 'stroke-dasharray': '2 3' }, svg);
-  if (points.length > 1) {
-    const d = points.map((v, i) => `${i === 0 ? 'M' : 'L'}${(i / (points.length - 1)) * 300},${y(v)}`).join(' ');
-    el('path', { d, fill: 'none', stroke: '#2f6fde', 'stroke-width': 1.5 }, svg);
+const MiB = 1048576;
+const CHART_POINTS = 120;
+
+/**
+ * A worker's memory over the last two minutes (one point per status, every second): its RSS,
+ * its GPU memory on a GPU worker, and the limits as labelled lines — the hard limit (a kill),
+ * the soft one (sampled faster above it), the GPU limit. Drawn by uPlot, axes and legend its own.
+ */
+function drawMemory(entry, worker) {
+  const gpu = worker.gpuBytes !== undefined || worker.device.startsWith('cuda:');
+  entry.memory.push([Date.now() / 1000, worker.rssBytes / MiB, worker.gpuBytes === undefined ? null : worker.gpuBytes / MiB]);
+  if (entry.memory.length > CHART_POINTS) entry.memory.shift();
+  const hard = limits.memoryLimitBytes / MiB;
+  const soft = hard * limits.softMemoryRatio;
+  const gpuLimit = limits.gpuMemoryLimitBytes ? limits.gpuMemoryLimitBytes / MiB : null;
+  const times = entry.memory.map((point) => point[0]);
+  const data = [times, entry.memory.map((point) => point[1]), times.map(() => hard), times.map(() => soft)];
+  if (gpu) data.push(entry.memory.map((point) => point[2]), times.map(() => gpuLimit));
+  const container = entry.card.querySelector('[data-role="memory"]');
+  if (entry.chart === undefined) {
+    const line = (label, stroke, dash) => ({ label, stroke, dash, width: dash ? 1 : 1.5, points: { show: false }, value: (_u, v) => (v == null ? '–' : `${Math.round(v)} MiB`) });
+    const series = [
+      {},
+      line('RSS', '#2f6fde'),
+      line(`hard limit ${Math.round(hard)} MiB`, '#d33a2c', [6, 4]),
+      line(`soft limit ${Math.round(soft)} MiB`, '#d98b00', [2, 4]),
+    ];
+    if (gpu) series.push(line('GPU', '#7b55d6'), line(gpuLimit === null ? 'GPU limit: none' : `GPU limit ${Math.round(gpuLimit)} MiB`, '#7b55d6', [6, 4]));
+    container.className = 'memory-chart';
+    container.dataset.hardLimitMib = String(Math.round(hard));
+    entry.chart = new uPlot(
+      {
+        width: Math.max(240, container.clientWidth || 540),
+        height: 130,
+        scales: { x: { time: true }, y: { range: (_u, min, max) => [0, Math.max(max ?? 0, hard) * 1.08] } },
+        axes: [{ size: 30 }, { label: 'MiB', size: 56 }],
+        legend: { live: false },
+        series,
+      },
+      data,
+      container,
+    );
+  } else {
+    entry.chart.setData(data);
   }
-  return svg;
 }
+
+window.addEventListener('resize', () => {
+  for (const entry of workers.values()) {
+    const container = entry.card.querySelector('[data-role="memory"]');
+    entry.chart?.setSize({ width: Math.max(240, container.clientWidth || 540), height: 130 });
+  }
+});
 
 const workers = new Map();
 let machines;
@@ -115,7 +156,7 @@ function workerCard(id) {
     <div class="meta" data-role="meta"></div><div data-role="timeline"></div><div data-role="chart"></div><div data-role="memory"></div>`;
   $('workers').appendChild(card);
   const highlight = drawMachine(machines.worker, card.querySelector('[data-role="chart"]'), 600);
-  const entry = { card, highlight, rss: [], state: undefined, segments: [], pendingTasks: [], pendingKill: undefined };
+  const entry = { card, highlight, memory: [], chart: undefined, state: undefined, segments: [], pendingTasks: [], pendingKill: undefined };
   workers.set(id, entry);
   return entry;
 }
@@ -151,11 +192,9 @@ function onStatus(status) {
   for (const w of status.workers) {
     const entry = workerCard(w.id);
     if (entry.state === undefined) setWorkerState(w.id, w.state, w.state);
-    entry.rss.push(w.rssBytes);
-    if (entry.rss.length > 120) entry.rss.shift();
     entry.card.querySelector('[data-role="meta"]').textContent =
       `${w.device} · pid ${w.pid ?? '–'} · ${mib(w.rssBytes)} of ${mib(limits.memoryLimitBytes)} · restarts ${w.restarts}${w.taskId ? ` · task ${w.taskId}` : ''}`;
-    entry.card.querySelector('[data-role="memory"]').replaceChildren(sparkline(entry.rss, limits.memoryLimitBytes, limits.memoryLimitBytes * limits.softMemoryRatio));
+    drawMemory(entry, w);
   }
   const select = $('task-name');
   if (select.options.length === 0 && status.tasks?.length) {

@@ -7,6 +7,7 @@ export const dashboardPage = `<!doctype html>
 <title>poolvisor</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/dashboard/uplot.css">
 <style>
   :root { --fg: #1d2433; --muted: #6b7385; --line: #d8dce6; --bg: #f6f7fa; --busy: #2f6fde; --idle: #1f9d55; --monitoring: #d98b00; --killed: #d33a2c; --restarting: #7b55d6; --stopped: #8a8f99; }
   * { box-sizing: border-box; }
@@ -33,6 +34,7 @@ export const dashboardPage = `<!doctype html>
   svg.timeline .seg.killed { fill: var(--killed); } svg.timeline .seg.restarting { fill: var(--restarting); }
   svg.timeline .seg.stopping, svg.timeline .seg.stopped { fill: var(--stopped); }
   svg.timeline text.axis { font-size: 8px; fill: var(--muted); }
+  .memory-chart .u-legend { font-size: 11px; text-align: left; } .memory-chart .u-legend th { font-weight: 500; }
   .log { max-height: 420px; overflow: auto; font: 12px/1.35 ui-monospace, monospace; }
   .log div { border-bottom: 1px solid #eef0f4; padding: 3px 0; } .log .kill { color: var(--killed); }
   form { display: grid; gap: 6px; } input, select, textarea, button { font: inherit; padding: 4px 6px; }
@@ -90,6 +92,7 @@ export const dashboardPage = `<!doctype html>
     <section><h2>Audit trail</h2><div class="log" id="audit"></div></section>
   </div>
 </main>
+<script src="/dashboard/uplot.js"></script>
 <script type="module" src="/dashboard/client.js"></script>
 </body>
 </html>
