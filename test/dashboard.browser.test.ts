@@ -160,7 +160,7 @@ describe('the dashboard in a real browser', () => {
     expect((await killInTimeline(deadlineTask))?.map((segment) => segment.state)).toEqual(['busy', 'killed', 'restarting', 'idle']);
     expect(await page.locator('svg.timeline rect[data-kill="crashed"] title').allTextContents()).toEqual([expect.stringMatching(/crashed \(exit code 1, signal null\)/)]);
 
-    // A busy worker and a sparkline for the picture.
+    // A busy worker and its memory chart for the picture.
     await page.selectOption('#task-name', 'sleep');
     await page.fill('#payload', '4000');
     await page.fill('#timeout', '');
@@ -184,6 +184,44 @@ describe('the dashboard in a real browser', () => {
     server.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(await eventually(() => pids.every((pid) => !isAlive(pid)))).toBe(true);
+  });
+});
+
+describe('the dashboard of a server with a token, in a real browser', () => {
+  it('asks for the token once and keeps it for the tab, takes one from a #token= link off the address bar, and asks again when one is refused', async () => {
+    const token = 'a-dashboard-token-of-32-characters';
+    const { child, base: url } = await startServe(['--task', 'test/fixtures/tasks.mjs', '--workers', '1', '--token', token]);
+    const pages = [];
+    try {
+      const page = await browser.newPage();
+      pages.push(page);
+      await page.goto(`${url}/`);
+      await page.waitForSelector('#token-dialog:not([hidden])');
+      expect(await page.textContent('#token-why')).toContain('wants a token');
+      await page.fill('#token-input', token);
+      await page.click('#token-submit');
+      await page.waitForSelector('body[data-ready="true"]');
+      expect(await page.locator('[data-worker]').count()).toBe(1);
+      // Kept for the tab: a reload does not ask again.
+      await page.reload();
+      await page.waitForSelector('body[data-ready="true"]');
+      expect(await page.isHidden('#token-dialog')).toBe(true);
+
+      const linked = await browser.newPage();
+      pages.push(linked);
+      await linked.goto(`${url}/#token=${token}`);
+      await linked.waitForSelector('body[data-ready="true"]');
+      expect(new URL(linked.url()).hash).toBe('');
+
+      const wrong = await browser.newPage();
+      pages.push(wrong);
+      await wrong.goto(`${url}/#token=not-the-token-this-server-has`);
+      await wrong.waitForSelector('#token-dialog:not([hidden])');
+      expect(await wrong.textContent('#token-why')).toContain('refused');
+    } finally {
+      for (const page of pages) await page.close();
+      expect(await stopServe(child)).toBe(0);
+    }
   });
 });
 

@@ -1,12 +1,40 @@
 // @ts-nocheck -- browser code (DOM), checked by the browser test rather than tsc's Node settings.
 /**
- * The dashboard: statecharts laid out from /v1/machines, each worker's state live
- * from /v1/events, memory sparklines against the soft and hard limits, the audit
- * trail. The token (if the server wants one) comes from the page's #token=… so it
- * never lands in a URL the server logs.
+ * The dashboard: statecharts laid out from /v1/machines, each worker's state and
+ * timeline live from /v1/events, memory charts against the limits, the tasks, the
+ * audit trail. The token (if the server wants one) is asked for once and kept for the
+ * tab (sessionStorage), or comes from the page's #token=…, which never lands in a URL
+ * the server logs and is taken off the address bar at once.
  */
-const token = new URLSearchParams(location.hash.slice(1)).get('token');
+const TOKEN_KEY = 'poolvisor.token';
+const tokenFromLink = new URLSearchParams(location.hash.slice(1)).get('token');
+if (tokenFromLink) {
+  sessionStorage.setItem(TOKEN_KEY, tokenFromLink);
+  history.replaceState(null, '', location.pathname + location.search);
+}
+const token = sessionStorage.getItem(TOKEN_KEY);
 const headers = token ? { authorization: `Bearer ${token}` } : {};
+
+/** The server refused the token (or wants one): ask once; the page starts again with it. */
+function askForToken() {
+  const dialog = $('token-dialog');
+  if (!dialog.hidden) return;
+  $('token-why').textContent = token ? 'The server refused the token this tab has.' : 'This server wants a token.';
+  dialog.hidden = false;
+  $('token-input').focus();
+  $('token-form').onsubmit = (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, $('token-input').value.trim());
+    location.reload();
+  };
+}
+
+/** `fetch` with the token; a 401 asks for one. */
+async function api(url, init = {}) {
+  const response = await fetch(url, { ...init, headers: { ...headers, ...(init.headers ?? {}) } });
+  if (response.status === 401) askForToken();
+  return response;
+}
 const $ = (id) => document.getElementById(id);
 const svgNS = 'http://www.w3.org/2000/svg';
 const el = (name, attrs = {}, parent) => {
@@ -375,7 +403,8 @@ async function stream(types, handlers) {
   let lastId = 0;
   for (;;) {
     try {
-      const response = await fetch(`/v1/events?types=${types}`, { headers: { ...headers, ...(lastId ? { 'last-event-id': String(lastId) } : {}) } });
+      const response = await api(`/v1/events?types=${types}`, { headers: lastId ? { 'last-event-id': String(lastId) } : {} });
+      if (response.status === 401) return;
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
       for (;;) {
@@ -452,7 +481,7 @@ async function submitForm() {
     const body = { task: $('task-name').value, payload };
     if ($('timeout').value) body.timeoutMs = Number($('timeout').value);
     if ($('memory').value) body.memoryLimitMb = Number($('memory').value);
-    const response = await fetch('/v1/tasks', { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const response = await api('/v1/tasks', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const answer = await response.json();
     out.textContent = response.ok ? `submitted ${answer.id}` : `${response.status} ${answer.error.code}: ${answer.error.message}`;
     out.dataset.taskId = answer.id ?? '';
@@ -556,7 +585,7 @@ function renderTaskTable() {
       cancel.dataset.role = 'cancel';
       cancel.onclick = (event) => {
         event.stopPropagation();
-        void fetch(`/v1/tasks/${encodeURIComponent(task.id)}`, { method: 'DELETE', headers });
+        void api(`/v1/tasks/${encodeURIComponent(task.id)}`, { method: 'DELETE' });
       };
       tail.appendChild(cancel);
     }
@@ -575,7 +604,7 @@ async function showTask(id) {
   const task = tasks.get(id);
   let record;
   try {
-    const response = await fetch(`/v1/tasks/${encodeURIComponent(id)}`, { headers });
+    const response = await api(`/v1/tasks/${encodeURIComponent(id)}`);
     record = await response.json();
   } catch (error) {
     record = { error: String(error) };
@@ -659,16 +688,17 @@ async function startCluster(view) {
 }
 
 async function startPool() {
-  machines = await (await fetch('/v1/machines', { headers })).json();
+  machines = await (await api('/v1/machines')).json();
   superHighlight = drawMachine(machines.supervisor, $('supervisor'), 900);
   superHighlight('running');
-  onStatus({ ...(await (await fetch('/v1/pool', { headers })).json()), at: Date.now() });
+  onStatus({ ...(await (await api('/v1/pool')).json()), at: Date.now() });
   document.body.dataset.ready = 'true';
   void stream(eventTypes, { status: onStatus, audit: onAudit, state: onState });
 }
 
 // A service in front of a cluster answers /v1/cluster (503 while its Redis is away); one over a local pool has no such route.
-const cluster = await fetch('/v1/cluster', { headers });
-if (cluster.ok) await startCluster(await cluster.json());
+const cluster = await api('/v1/cluster');
+if (cluster.status === 401) document.body.dataset.ready = 'token';
+else if (cluster.ok) await startCluster(await cluster.json());
 else if (cluster.status === 503) await startCluster({ queue: '', redis: 'unreachable', hosts: [], queues: {} });
 else await startPool();

@@ -34,6 +34,9 @@ export const dashboardPage = `<!doctype html>
   svg.timeline .seg.killed { fill: var(--killed); } svg.timeline .seg.restarting { fill: var(--restarting); }
   svg.timeline .seg.stopping, svg.timeline .seg.stopped { fill: var(--stopped); }
   svg.timeline text.axis { font-size: 8px; fill: var(--muted); }
+  .token-dialog { position: fixed; inset: 0; background: rgba(29, 36, 51, .35); display: flex; align-items: center; justify-content: center; z-index: 10; }
+  .token-dialog[hidden] { display: none; }
+  .token-dialog form { background: #fff; border-radius: 8px; padding: 16px 20px; width: min(420px, 92vw); }
   .memory-chart .u-legend { font-size: 11px; text-align: left; } .memory-chart .u-legend th { font-weight: 500; }
   .log { max-height: 420px; overflow: auto; font: 12px/1.35 ui-monospace, monospace; }
   .log div { border-bottom: 1px solid #eef0f4; padding: 3px 0; } .log .kill { color: var(--killed); }
@@ -57,6 +60,15 @@ export const dashboardPage = `<!doctype html>
 </style>
 </head>
 <body>
+<div id="token-dialog" class="token-dialog" hidden>
+  <form id="token-form">
+    <h2>Token</h2>
+    <p class="meta" id="token-why"></p>
+    <label>token <input id="token-input" type="password" autocomplete="off" required minlength="1"></label>
+    <button type="submit" id="token-submit">Open the dashboard</button>
+    <p class="meta">Kept for this tab only (sessionStorage), sent as <code>Authorization: Bearer …</code>.</p>
+  </form>
+</div>
 <header>
   <h1>poolvisor</h1>
   <span class="kpi">pool <b id="pool-state">…</b></span>
