@@ -187,6 +187,30 @@ describe('the dashboard in a real browser', () => {
   });
 });
 
+describe('the dashboard with 16 workers on a narrow screen, in a real browser', () => {
+  it('shows a compact row per worker with its timeline, opens one on a click, and never scrolls sideways', async () => {
+    const { child, base: url } = await startServe(['--task', 'test/fixtures/tasks.mjs', '--workers', '16', '--backend', 'thread']);
+    const page = await browser.newPage({ viewport: { width: 420, height: 900 } });
+    try {
+      await page.goto(`${url}/`);
+      await page.waitForSelector('body[data-ready="true"]');
+      expect(await page.locator('[data-worker]').count()).toBe(16);
+      expect(await page.getAttribute('#workers', 'class')).toContain('compact');
+      await page.waitForFunction(() => document.querySelectorAll('[data-worker] svg.timeline').length === 16);
+      expect(await page.isHidden('[data-worker="worker-3"] [data-role="chart"]')).toBe(true);
+      await page.click('[data-worker="worker-3"] .head');
+      expect(await page.isVisible('[data-worker="worker-3"] [data-role="chart"] svg')).toBe(true);
+      expect(await page.isVisible('[data-worker="worker-3"] [data-role="memory"] canvas')).toBe(true);
+      expect(await page.isHidden('[data-worker="worker-4"] [data-role="chart"]')).toBe(true);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow).toBeLessThanOrEqual(0);
+    } finally {
+      await page.close();
+      expect(await stopServe(child)).toBe(0);
+    }
+  });
+});
+
 describe('the dashboard of a server with a token, in a real browser', () => {
   it('asks for the token once and keeps it for the tab, takes one from a #token= link off the address bar, and asks again when one is refused', async () => {
     const token = 'a-dashboard-token-of-32-characters';

@@ -171,6 +171,8 @@ window.addEventListener('resize', () => {
 });
 
 const workers = new Map();
+/** More workers than this and the cards collapse to a row each. */
+const COMPACT_AFTER = 4;
 let machines;
 let limits = { memoryLimitBytes: 1, softMemoryRatio: 0.8 };
 
@@ -183,6 +185,15 @@ function workerCard(id) {
   card.innerHTML = `<div class="head"><span>${id}</span><span class="badge" data-role="state">…</span></div>
     <div class="meta" data-role="meta"></div><div data-role="timeline"></div><div data-role="chart"></div><div data-role="memory"></div>`;
   $('workers').appendChild(card);
+  // Past a few workers, each is a compact row until its head is clicked.
+  $('workers').classList.toggle('compact', workers.size + 1 > COMPACT_AFTER);
+  card.querySelector('.head').addEventListener('click', () => {
+    if (!$('workers').classList.contains('compact')) return;
+    card.classList.toggle('expanded');
+    const entry = workers.get(id);
+    const container = card.querySelector('[data-role="memory"]');
+    entry?.chart?.setSize({ width: Math.max(240, container.clientWidth || 540), height: 130 });
+  });
   const highlight = drawMachine(machines.worker, card.querySelector('[data-role="chart"]'), 600);
   const entry = { card, highlight, memory: [], chart: undefined, state: undefined, segments: [], pendingTasks: [], pendingKill: undefined };
   workers.set(id, entry);

@@ -18,9 +18,19 @@ export const dashboardPage = `<!doctype html>
   main { display: grid; grid-template-columns: minmax(0, 2fr) minmax(320px, 1fr); gap: 16px; padding: 16px 20px; }
   section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 12px; margin-bottom: 16px; }
   h2 { font-size: 14px; margin: 0 0 8px; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
-  .workers { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); gap: 12px; }
-  .worker { border: 1px solid var(--line); border-radius: 6px; padding: 8px; }
+  .workers { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(560px, 100%), 1fr)); gap: 12px; }
+  .worker { border: 1px solid var(--line); border-radius: 6px; padding: 8px; min-width: 0; }
   .worker .head { display: flex; justify-content: space-between; font-weight: 600; }
+  /* Many workers: a compact row each (its state, its line, its timeline); a click on its head opens the rest. */
+  .workers.compact { grid-template-columns: 1fr; gap: 4px; }
+  .workers.compact .worker { padding: 4px 8px; }
+  .workers.compact .worker .head { cursor: pointer; }
+  .workers.compact .worker:not(.expanded) [data-role="chart"], .workers.compact .worker:not(.expanded) [data-role="memory"] { display: none; }
+  @media (max-width: 900px) {
+    main { grid-template-columns: minmax(0, 1fr); padding: 8px; }
+    header { flex-wrap: wrap; gap: 8px 16px; }
+    .tasks-wrap { overflow-x: auto; }
+  }
   .badge { padding: 1px 8px; border-radius: 10px; color: #fff; background: var(--stopped); font-size: 12px; }
   .badge.idle { background: var(--idle); } .badge.busy { background: var(--busy); } .badge.monitoring { background: var(--monitoring); }
   .badge.killed { background: var(--killed); } .badge.restarting { background: var(--restarting); }
