@@ -73,6 +73,24 @@ describe('the dashboard in a real browser', () => {
     expect(await page.locator('#supervisor svg [data-path="degraded"]').count()).toBe(1);
     expect(await page.locator('[data-worker]').count()).toBe(2);
     expect(await page.locator('[data-worker="worker-0"] svg [data-path="alive.running.monitoring"]').count()).toBe(1);
+    // Laid out by ELK on the server: arrows routed with their events as labels, no two labels on top of each other.
+    expect(await page.getAttribute('#supervisor svg', 'data-layout')).toBe('elk');
+    expect(await page.locator('[data-worker="worker-0"] svg .edge-group[data-source="alive.idle"][data-target="alive.running"] .edge-label').textContent()).toBe('task.run');
+    const overlaps = await page.evaluate(() => {
+      const found: string[] = [];
+      for (const svg of [document.querySelector('#supervisor svg'), document.querySelector('[data-worker="worker-0"] [data-role="chart"] svg')]) {
+        const labels = [...(svg?.querySelectorAll('.edge-label') ?? [])] as SVGTextElement[];
+        const boxes = labels.map((label) => ({ text: label.textContent, box: label.getBBox() }));
+        for (let i = 0; i < boxes.length; i += 1) {
+          for (let j = i + 1; j < boxes.length; j += 1) {
+            const [a, b] = [boxes[i]!.box, boxes[j]!.box];
+            if (a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height) found.push(`${boxes[i]!.text} × ${boxes[j]!.text}`);
+          }
+        }
+      }
+      return found;
+    });
+    expect(overlaps).toEqual([]);
     await page.waitForFunction(() => [...document.querySelectorAll('[data-worker]')].every((w) => (w as HTMLElement).dataset.state === 'idle'));
     // A memory chart per worker, drawn by uPlot with its axes, the limits labelled in its legend.
     await page.waitForSelector('[data-worker="worker-0"] [data-role="memory"] canvas');
@@ -102,6 +120,15 @@ describe('the dashboard in a real browser', () => {
     await page.waitForSelector('#audit [data-type="worker.killed"]');
     expect(await page.textContent('#audit [data-type="worker.killed"]')).toMatch(/killed \(pid \d+\): deadline 1000 ms, task t\d+/);
     expect(await page.locator('[data-worker] svg .state.active[data-path="alive.idle"]').count()).toBeGreaterThan(0);
+    // The last transition taken is highlighted: into the state the worker is in now.
+    const taken = await page.evaluate(() =>
+      [...document.querySelectorAll('[data-worker]')].map((card) => {
+        const edge = card.querySelector('[data-role="chart"] .edge-group.taken') as SVGGElement | null;
+        return { path: card.querySelector('.state.active:not(.compound)')?.getAttribute('data-path'), target: edge?.dataset.target };
+      }),
+    );
+    expect(taken.some(({ target }) => target !== undefined)).toBe(true);
+    for (const { path, target } of taken) if (target !== undefined) expect(path === target || path?.startsWith(`${target}.`)).toBe(true);
     // The worker's timeline keeps the kill: the task's busy stretch, the kill with its evidence, the restart, idle again.
     const killInTimeline = (id: string) =>
       page.evaluate((taskId) => {

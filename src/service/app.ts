@@ -7,6 +7,7 @@ import { DEFAULT_MEMORY_LIMIT_MB, DEFAULT_TASK_TIMEOUT_MS, type PoolOptions } fr
 import { poolErrorData } from '../errors.js';
 import { inferenceTaskModule } from '../inference/index.js';
 import { describeMachine } from '../machineGraph.js';
+import { layoutMachine } from './machineLayout.js';
 import { createPool, type Pool } from '../pool.js';
 import { EventLog } from './eventLog.js';
 import { registerEventStream, type EventStreamStats } from './eventStream.js';
@@ -54,6 +55,14 @@ export interface Service {
  * Builds the service over one pool: the HTTP API, the event stream, the metrics and
  * the dashboard. Builds, never listens: the CLI listens, tests use `app.inject`.
  */
+/** The machines as plain data (`describeMachine`), each with where its diagram's states and arrows go. */
+async function describeWithLayout() {
+  const worker = describeMachine(workerMachine);
+  const supervisor = describeMachine(supervisorMachine);
+  const [workerLayout, supervisorLayout] = await Promise.all([layoutMachine(worker), layoutMachine(supervisor)]);
+  return { worker: { ...worker, layout: workerLayout }, supervisor: { ...supervisor, layout: supervisorLayout } };
+}
+
 export async function createService(options: ServiceOptions = {}): Promise<Service> {
   // Checked before the pool starts: a weak token is refused without starting workers.
   const edge = resolveServiceEdge(options);
@@ -180,7 +189,15 @@ export async function createService(options: ServiceOptions = {}): Promise<Servi
 
   app.get('/v1/pool', async () => poolView());
 
-  app.get('/v1/machines', async () => ({ worker: describeMachine(workerMachine), supervisor: describeMachine(supervisorMachine) }));
+  // Each machine with its diagram laid out (ELK): computed on the first request, then kept.
+  let machines: Promise<unknown> | undefined;
+  app.get('/v1/machines', async () => {
+    machines ??= describeWithLayout().catch((error: unknown) => {
+      machines = undefined;
+      throw error;
+    });
+    return machines;
+  });
 
   const streams = registerEventStream(app, { events, poolView }, { maxStreamBufferBytes: serviceLimits.maxStreamBufferBytes, maxEventStreams: serviceLimits.maxEventStreams });
 

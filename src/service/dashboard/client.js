@@ -46,73 +46,71 @@ const el = (name, attrs = {}, parent) => {
 const mib = (b) => `${Math.round(b / 1048576)} MiB`;
 
 /**
- * Lays a machine out: atomic states are boxes, compound states contain their
- * children in a row, top-level states flow left to right and wrap at `maxWidth`.
+ * Draws a machine from the layout the server computed with ELK (`/v1/machines`): compound
+ * states as boxes around their children, each arrow routed around them with its event as its
+ * label (hover it for every transition and guard). Returns `highlight(path, previousPath)`:
+ * the active state, and the arrow of the transition just taken.
  */
-function layout(graph, maxWidth) {
-  const children = (parent) => graph.states.filter((s) => s.parent === parent);
-  const boxes = new Map();
-  const measure = (state) => {
-    const kids = children(state.path);
-    if (kids.length === 0) return { w: Math.max(64, state.key.length * 7 + 16), h: 28 };
-    const sizes = kids.map(measure);
-    return { w: sizes.reduce((s, k) => s + k.w, 0) + 10 * (kids.length + 1), h: Math.max(...sizes.map((k) => k.h)) + 30 };
-  };
-  const place = (state, x, y) => {
-    const size = measure(state);
-    boxes.set(state.path, { x, y, ...size, state });
-    let cx = x + 10;
-    for (const kid of children(state.path)) {
-      place(kid, cx, y + 22);
-      cx += measure(kid).w + 10;
-    }
-  };
-  let x = 10;
-  let y = 10;
-  let rowHeight = 0;
-  let width = 0;
-  for (const top of children('')) {
-    const size = measure(top);
-    if (x > 10 && x + size.w > maxWidth) {
-      x = 10;
-      y += rowHeight + 28;
-      rowHeight = 0;
-    }
-    place(top, x, y);
-    x += size.w + 18;
-    width = Math.max(width, x);
-    rowHeight = Math.max(rowHeight, size.h);
-  }
-  return { boxes, width, height: y + rowHeight + 20 };
-}
-
-function drawMachine(graph, container, maxWidth) {
-  const { boxes, width, height } = layout(graph, maxWidth);
-  // Drawn at its natural size, shrunk only when the column is narrower.
-  const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, width, style: 'max-width: 100%; height: auto', role: 'img', 'aria-label': `${graph.id} statechart` });
+function drawMachine(graph, container) {
+  const { layout } = graph;
+  const pad = 4;
+  const svg = el('svg', {
+    viewBox: `${-pad} ${-pad} ${layout.width + 2 * pad} ${layout.height + 2 * pad}`,
+    width: layout.width + 2 * pad,
+    style: 'max-width: 100%; height: auto',
+    role: 'img',
+    'aria-label': `${graph.id} statechart`,
+    'data-layout': 'elk',
+  });
   const defs = el('defs', {}, svg);
-  const marker = el('marker', { id: `arrow-${graph.id}`, viewBox: '0 0 8 8', refX: 8, refY: 4, markerWidth: 6, markerHeight: 6, orient: 'auto-start-reverse' }, defs);
-  el('path', { d: 'M0,0 L8,4 L0,8 z', fill: '#9aa3b5' }, marker);
-  const groups = new Map();
-  for (const [path, box] of boxes) {
-    const g = el('g', { class: `state ${box.state.type === 'compound' ? 'compound' : ''}`, 'data-path': path }, svg);
-    el('rect', { x: box.x, y: box.y, width: box.w, height: box.h, rx: 6 }, g);
-    const text = el('text', { x: box.x + 6, y: box.y + (box.state.type === 'compound' ? 14 : 18) }, g);
-    text.textContent = box.state.key;
-    groups.set(path, g);
+  for (const [id, color] of [[`arrow-${graph.id}`, '#9aa3b5'], [`arrow-taken-${graph.id}`, '#d98b00']]) {
+    const marker = el('marker', { id, viewBox: '0 0 8 8', refX: 8, refY: 4, markerWidth: 6, markerHeight: 6, orient: 'auto-start-reverse' }, defs);
+    el('path', { d: 'M0,0 L8,4 L0,8 z', fill: color }, marker);
   }
-  for (const t of graph.transitions) {
-    const a = boxes.get(t.source);
-    const b = boxes.get(t.target);
-    if (!a || !b || t.source === t.target) continue;
-    const [x1, y1, x2, y2] = [a.x + a.w / 2, a.y + a.h, b.x + b.w / 2, b.y];
-    const bend = Math.max(18, Math.abs(x2 - x1) / 6);
-    const path = el('path', { class: 'edge', d: `M${x1},${y1} C${x1},${y1 + bend} ${x2},${y2 - bend} ${x2},${y2}`, 'marker-end': `url(#arrow-${graph.id})` }, svg);
-    el('title', {}, path).textContent = `${t.source} → ${t.target}: ${t.event}${t.guard ? ` [${t.guard}]` : ''}`;
+  const types = new Map(graph.states.map((state) => [state.path, state]));
+  const groups = new Map();
+  // Outer boxes first, so that children are drawn over their parent.
+  const boxes = [...layout.states].sort((a, b) => a.path.split('.').length - b.path.split('.').length);
+  for (const box of boxes) {
+    const state = types.get(box.path);
+    const compound = state?.type === 'compound';
+    const g = el('g', { class: `state ${compound ? 'compound' : ''}`, 'data-path': box.path }, svg);
+    el('rect', { x: box.x, y: box.y, width: box.width, height: box.height, rx: 6 }, g);
+    const text = el('text', compound ? { x: box.x + 6, y: box.y + 14 } : { x: box.x + box.width / 2, y: box.y + box.height / 2 + 4, 'text-anchor': 'middle' }, g);
+    text.textContent = state?.key ?? box.path;
+    groups.set(box.path, g);
+  }
+  const edges = [];
+  for (const edge of layout.edges) {
+    if (edge.points.length < 2) continue;
+    const g = el('g', { class: 'edge-group', 'data-source': edge.source, 'data-target': edge.target, 'data-events': edge.events.join(' ') }, svg);
+    const d = edge.points.map(([x, y], i) => `${i === 0 ? 'M' : 'L'}${x},${y}`).join(' ');
+    el('path', { class: 'edge', d, 'marker-end': `url(#arrow-${graph.id})` }, g);
+    if (edge.label) {
+      const label = el('text', { class: 'edge-label', x: edge.label.x, y: edge.label.y + edge.label.height - 3 }, g);
+      label.textContent = edge.label.text;
+    }
+    el('title', {}, g).textContent = `${edge.source} → ${edge.target}\n${edge.transitions.join('\n')}`;
+    edges.push({ edge, g });
   }
   container.replaceChildren(svg);
-  return (activePath) => {
-    for (const [path, g] of groups) g.classList.toggle('active', activePath === path || activePath.startsWith(`${path}.`));
+  const within = (path, ancestor) => path === ancestor || path.startsWith(`${ancestor}.`);
+  return (activePath, previousPath) => {
+    for (const [path, g] of groups) g.classList.toggle('active', within(activePath, path));
+    if (previousPath === undefined || previousPath === activePath) return;
+    // The arrow of the step just taken: from a state the machine was in, to one it is in now,
+    // the most specific of those (a transition of a parent state covers its children).
+    let taken;
+    for (const candidate of edges) {
+      if (!within(previousPath, candidate.edge.source) || !within(activePath, candidate.edge.target)) continue;
+      const depth = candidate.edge.source.length + candidate.edge.target.length;
+      if (taken === undefined || depth > taken.depth) taken = { ...candidate, depth };
+    }
+    for (const { edge, g } of edges) {
+      const isTaken = taken !== undefined && taken.edge === edge;
+      g.classList.toggle('taken', isTaken);
+      g.querySelector('path').setAttribute('marker-end', `url(#${isTaken ? 'arrow-taken' : 'arrow'}-${graph.id})`);
+    }
   };
 }
 
@@ -194,7 +192,7 @@ function workerCard(id) {
     const container = card.querySelector('[data-role="memory"]');
     entry?.chart?.setSize({ width: Math.max(240, container.clientWidth || 540), height: 130 });
   });
-  const highlight = drawMachine(machines.worker, card.querySelector('[data-role="chart"]'), 600);
+  const highlight = drawMachine(machines.worker, card.querySelector('[data-role="chart"]'));
   const entry = { card, highlight, memory: [], chart: undefined, state: undefined, segments: [], pendingTasks: [], pendingKill: undefined };
   workers.set(id, entry);
   return entry;
@@ -202,7 +200,8 @@ function workerCard(id) {
 
 function setWorkerState(id, state, path, at = Date.now()) {
   const entry = workerCard(id);
-  entry.highlight(path);
+  entry.highlight(path, entry.path);
+  entry.path = path;
   recordSegment(entry, state, at);
   const badge = entry.card.querySelector('[data-role="state"]');
   badge.textContent = state;
@@ -290,8 +289,12 @@ function onAudit(event) {
 }
 
 let superHighlight;
+let superPath = 'running';
 function onState(event) {
-  if (event.actor === 'supervisor') superHighlight?.(event.path);
+  if (event.actor === 'supervisor') {
+    superHighlight?.(event.path, superPath);
+    superPath = event.path;
+  }
   else setWorkerState(event.actor, event.state, event.path, event.at);
 }
 
@@ -700,7 +703,7 @@ async function startCluster(view) {
 
 async function startPool() {
   machines = await (await api('/v1/machines')).json();
-  superHighlight = drawMachine(machines.supervisor, $('supervisor'), 900);
+  superHighlight = drawMachine(machines.supervisor, $('supervisor'));
   superHighlight('running');
   onStatus({ ...(await (await api('/v1/pool')).json()), at: Date.now() });
   document.body.dataset.ready = 'true';

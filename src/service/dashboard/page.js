@@ -37,7 +37,10 @@ export const dashboardPage = `<!doctype html>
   svg text { font: 11px system-ui, sans-serif; fill: var(--fg); }
   svg .state rect { fill: #fff; stroke: #aab1c2; } svg .state.compound > rect { fill: #f4f6fb; stroke-dasharray: 3 2; }
   svg .state.active > rect { fill: #ffe9a8; stroke: #d98b00; stroke-width: 2; }
-  svg .edge { stroke: #9aa3b5; stroke-width: 1; fill: none; opacity: .55; }
+  svg .edge { stroke: #9aa3b5; stroke-width: 1; fill: none; }
+  svg .edge-label { font-size: 10px; fill: #5b6375; }
+  svg .edge-group:hover .edge { stroke: var(--fg); stroke-width: 1.5; } svg .edge-group:hover .edge-label { fill: var(--fg); }
+  svg .edge-group.taken .edge { stroke: #d98b00; stroke-width: 2; } svg .edge-group.taken .edge-label { fill: #b06f00; font-weight: 600; }
   .meta { color: var(--muted); font-size: 12px; }
   svg.timeline { display: block; margin: 4px 0; background: #fafbfd; }
   svg.timeline .seg.idle { fill: var(--idle); } svg.timeline .seg.busy { fill: var(--busy); } svg.timeline .seg.monitoring { fill: var(--monitoring); }
