@@ -167,11 +167,26 @@ describe('the dashboard in a real browser', () => {
       }, before);
       return (await page.getAttribute('#submit-result', 'data-task-id')) as string;
     };
+    const ids = new Map<string, string>();
     for (const [scenario, outcome] of [['crash', 'ERR_WORKER_CRASHED'], ['memory', 'ERR_WORKER_MEMORY'], ['quick', 'ok']] as const) {
       const id = await submitBy(`#samples [data-scenario="${scenario}"]`);
       await page.waitForSelector(`#tasks tr[data-task="${id}"]:is([data-state="failed"], [data-state="succeeded"])`, { timeout: 20_000 });
       expect(await outcomeOf(id)).toBe(outcome);
+      ids.set(scenario, id);
     }
+    // The memory kill's evidence is on its worker's chart: the task's samples up to the kill.
+    const killedWorker = (await page.textContent(`#tasks tr[data-task="${ids.get('memory')}"] td:nth-child(3)`)) as string;
+    await page.waitForFunction((worker) => Number(document.querySelector(`[data-worker="${worker}"] [data-role="memory"]`)?.getAttribute('data-kill-samples')) > 0, killedWorker);
+    expect(await page.textContent(`[data-worker="${killedWorker}"] [data-role="memory"] .u-legend`)).toContain('samples before a memory kill');
+
+    // A task that reports progress shows it in its row.
+    await page.selectOption('#task-name', 'reportsProgress');
+    await page.fill('#payload', '{"steps": 4, "everyMs": 400}');
+    await page.fill('#timeout', '');
+    await page.fill('#memory', '');
+    const reporter = await submitBy('#submit-button');
+    await page.waitForSelector(`#tasks tr[data-task="${reporter}"] progress[title^="reported"]`);
+    await page.waitForSelector(`#tasks tr[data-task="${reporter}"][data-state="succeeded"]`);
 
     // A running task can be cancelled from its row.
     await page.selectOption('#task-name', 'sleep');

@@ -115,40 +115,57 @@ function drawMachine(graph, container) {
 }
 
 const MiB = 1048576;
-const CHART_POINTS = 120;
+const CHART_SECONDS = 120;
 
 /**
- * A worker's memory over the last two minutes (one point per status, every second): its RSS,
- * its GPU memory on a GPU worker, and the limits as labelled lines — the hard limit (a kill),
+ * A worker's memory over the last two minutes: its RSS (one point per status, every second),
+ * its GPU memory on a GPU worker, the samples the pool took of a task it killed for memory (the
+ * evidence, every 100 ms or faster), and the limits as labelled lines — the hard limit (a kill),
  * the soft one (sampled faster above it), the GPU limit. Drawn by uPlot, axes and legend its own.
  */
 function drawMemory(entry, worker) {
-  const gpu = worker.gpuBytes !== undefined || worker.device.startsWith('cuda:');
-  entry.memory.push([Date.now() / 1000, worker.rssBytes / MiB, worker.gpuBytes === undefined ? null : worker.gpuBytes / MiB]);
-  if (entry.memory.length > CHART_POINTS) entry.memory.shift();
+  entry.gpu ||= worker.gpuBytes !== undefined || worker.device.startsWith('cuda:');
+  const now = Date.now() / 1000;
+  entry.memory.push({ t: now, rss: worker.rssBytes / MiB, gpu: worker.gpuBytes === undefined ? null : worker.gpuBytes / MiB, sample: null });
+  redrawMemory(entry, now);
+}
+
+/** A memory kill's evidence joins the chart: the task's own samples up to the kill. */
+function noteKillSamples(entry, termination) {
+  if (termination?.reason !== 'memory' || !Array.isArray(termination.samples)) return;
+  for (const sample of termination.samples) entry.memory.push({ t: sample.atMs / 1000, rss: null, gpu: null, sample: sample.rssBytes / MiB });
+  entry.memory.push({ t: Date.now() / 1000, rss: null, gpu: null, sample: termination.usedBytes / MiB });
+  redrawMemory(entry, Date.now() / 1000);
+}
+
+function redrawMemory(entry, now) {
+  entry.memory.sort((a, b) => a.t - b.t);
+  while (entry.memory.length > 0 && entry.memory[0].t < now - CHART_SECONDS) entry.memory.shift();
   const hard = limits.memoryLimitBytes / MiB;
   const soft = hard * limits.softMemoryRatio;
   const gpuLimit = limits.gpuMemoryLimitBytes ? limits.gpuMemoryLimitBytes / MiB : null;
-  const times = entry.memory.map((point) => point[0]);
-  const data = [times, entry.memory.map((point) => point[1]), times.map(() => hard), times.map(() => soft)];
-  if (gpu) data.push(entry.memory.map((point) => point[2]), times.map(() => gpuLimit));
+  const points = entry.memory;
+  const data = [points.map((p) => p.t), points.map((p) => p.rss), points.map((p) => p.sample), points.map(() => hard), points.map(() => soft)];
+  if (entry.gpu) data.push(points.map((p) => p.gpu), points.map(() => gpuLimit));
   const container = entry.card.querySelector('[data-role="memory"]');
   if (entry.chart === undefined) {
-    const line = (label, stroke, dash) => ({ label, stroke, dash, width: dash ? 1 : 1.5, points: { show: false }, value: (_u, v) => (v == null ? '–' : `${Math.round(v)} MiB`) });
+    const line = (label, stroke, dash) => ({ label, stroke, dash, width: dash ? 1 : 1.5, spanGaps: true, points: { show: false }, value: (_u, v) => (v == null ? '–' : `${Math.round(v)} MiB`) });
     const series = [
       {},
       line('RSS', '#2f6fde'),
+      // Points only: the samples of the task a memory kill ended.
+      { label: 'samples before a memory kill', stroke: '#d33a2c', paths: () => null, points: { show: true, size: 5, fill: '#d33a2c' }, value: (_u, v) => (v == null ? '–' : `${Math.round(v)} MiB`) },
       line(`hard limit ${Math.round(hard)} MiB`, '#d33a2c', [6, 4]),
       line(`soft limit ${Math.round(soft)} MiB`, '#d98b00', [2, 4]),
     ];
-    if (gpu) series.push(line('GPU', '#7b55d6'), line(gpuLimit === null ? 'GPU limit: none' : `GPU limit ${Math.round(gpuLimit)} MiB`, '#7b55d6', [6, 4]));
+    if (entry.gpu) series.push(line('GPU', '#7b55d6'), line(gpuLimit === null ? 'GPU limit: none' : `GPU limit ${Math.round(gpuLimit)} MiB`, '#7b55d6', [6, 4]));
     container.className = 'memory-chart';
     container.dataset.hardLimitMib = String(Math.round(hard));
     entry.chart = new uPlot(
       {
         width: Math.max(240, container.clientWidth || 540),
         height: 130,
-        scales: { x: { time: true }, y: { range: (_u, min, max) => [0, Math.max(max ?? 0, hard) * 1.08] } },
+        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(max ?? 0, hard) * 1.08] } },
         axes: [{ size: 30 }, { label: 'MiB', size: 56 }],
         legend: { live: false },
         series,
@@ -159,6 +176,7 @@ function drawMemory(entry, worker) {
   } else {
     entry.chart.setData(data);
   }
+  container.dataset.killSamples = String(points.filter((p) => p.sample !== null).length);
 }
 
 window.addEventListener('resize', () => {
@@ -193,7 +211,7 @@ function workerCard(id) {
     entry?.chart?.setSize({ width: Math.max(240, container.clientWidth || 540), height: 130 });
   });
   const highlight = drawMachine(machines.worker, card.querySelector('[data-role="chart"]'));
-  const entry = { card, highlight, memory: [], chart: undefined, state: undefined, segments: [], pendingTasks: [], pendingKill: undefined };
+  const entry = { card, highlight, memory: [], chart: undefined, gpu: false, state: undefined, segments: [], pendingTasks: [], pendingKill: undefined };
   workers.set(id, entry);
   return entry;
 }
@@ -337,6 +355,7 @@ function noteTaskOnWorker(workerId, taskId) {
 function noteKill(event) {
   const entry = workers.get(event.workerId);
   if (!entry) return;
+  noteKillSamples(entry, event.termination);
   const kill = { termination: event.termination, taskId: event.taskId, pid: event.pid };
   const current = entry.segments.at(-1);
   if (current?.state === 'killed' && current.kill === undefined) current.kill = kill;
