@@ -229,6 +229,32 @@ describe('the dashboard in a real browser', () => {
   });
 });
 
+describe("the dashboard over the demo module's tasks, in a real browser", () => {
+  it('offers the four scenarios, and each ends as its kind implies', async () => {
+    const { child, base: url } = await startServe(['--task', 'dist/tools/demo/tasks.js', '--workers', '2', '--memory', '512']);
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    try {
+      await page.goto(`${url}/`);
+      await page.waitForSelector('#samples [data-scenario]');
+      expect(await page.locator('#samples [data-scenario]').evaluateAll((buttons) => buttons.map((b) => (b as HTMLElement).dataset.scenario))).toEqual(['quick', 'deadline', 'memory', 'crash']);
+      for (const [scenario, state, outcome] of [['quick', 'succeeded', 'ok'], ['deadline', 'failed', 'ERR_WORKER_TIMEOUT'], ['memory', 'failed', 'ERR_WORKER_MEMORY'], ['crash', 'failed', 'ERR_WORKER_CRASHED']] as const) {
+        const before = await page.getAttribute('#submit-result', 'data-task-id');
+        await page.click(`#samples [data-scenario="${scenario}"]`);
+        await page.waitForFunction((previous) => {
+          const id = document.getElementById('submit-result')?.dataset.taskId;
+          return id !== undefined && id !== '' && id !== previous;
+        }, before);
+        const id = (await page.getAttribute('#submit-result', 'data-task-id')) as string;
+        await page.waitForSelector(`#tasks tr[data-task="${id}"][data-state="${state}"]`, { timeout: 20_000 });
+        expect([scenario, await page.textContent(`#tasks tr[data-task="${id}"] [data-role="outcome"]`)]).toEqual([scenario, outcome]);
+      }
+    } finally {
+      await page.close();
+      expect(await stopServe(child)).toBe(0);
+    }
+  });
+});
+
 describe('the dashboard with 16 workers on a narrow screen, in a real browser', () => {
   it('shows a compact row per worker with its timeline, opens one on a click, and never scrolls sideways', async () => {
     const { child, base: url } = await startServe(['--task', 'test/fixtures/tasks.mjs', '--workers', '16', '--backend', 'thread']);

@@ -478,14 +478,19 @@ function scenariosFor(tasks) {
     scenarios.push({ id: 'quick', label: 'A quick inference', task: 'inferMechanism', payload: link({ chains: 4, draws: 2000, warmup: 500, seed: 1 }) });
     scenarios.push({ id: 'deadline', label: 'Runs past its deadline', task: 'inferMechanism', payload: link({ chains: 4, draws: 50000000, warmup: 10, seed: 1 }), timeoutMs: 1500 });
     scenarios.push({ id: 'memory', label: 'Keeps every draw (memory)', task: 'inferMechanism', payload: link({ chains: 4, draws: 50000000, warmup: 10, seed: 1, keepDraws: true }), timeoutMs: 60000, memoryLimitMb: 160 });
+  } else if (has('estimatePi')) {
+    scenarios.push({ id: 'quick', label: 'A quick task', task: 'estimatePi', payload: { samples: 1000000, seed: 1 } });
   } else if (has('sleep')) {
     scenarios.push({ id: 'quick', label: 'A quick task', task: 'sleep', payload: 300 });
   }
-  if (has('spin') && !scenarios.some((s) => s.id === 'deadline')) scenarios.push({ id: 'deadline', label: 'Spins past its deadline', task: 'spin', payload: null, timeoutMs: 1000 });
-  if (has('growOffHeap') && !scenarios.some((s) => s.id === 'memory')) {
-    scenarios.push({ id: 'memory', label: 'Grows past its memory limit', task: 'growOffHeap', payload: { everyMs: 10, chunkMiB: 8 }, timeoutMs: 30000, memoryLimitMb: 160 });
-  }
-  if (has('exitWith')) scenarios.push({ id: 'crash', label: 'Crashes its worker', task: 'exitWith', payload: 1 });
+  // The demo module's (tools/demo/tasks.ts) and the test fixtures' misbehaving tasks.
+  const first = (id, candidates) => !scenarios.some((s) => s.id === id) && candidates.find((c) => has(c.task));
+  const deadline = first('deadline', [{ task: 'runaway', payload: null }, { task: 'spin', payload: null }]);
+  if (deadline) scenarios.push({ id: 'deadline', label: 'Spins past its deadline', ...deadline, timeoutMs: 1000 });
+  const memory = first('memory', [{ task: 'leak', payload: null }, { task: 'growOffHeap', payload: { everyMs: 10, chunkMiB: 8 } }]);
+  if (memory) scenarios.push({ id: 'memory', label: 'Grows past its memory limit', ...memory, timeoutMs: 30000, memoryLimitMb: 160 });
+  const crash = first('crash', [{ task: 'crash', payload: null }, { task: 'exitWith', payload: 1 }]);
+  if (crash) scenarios.push({ id: 'crash', label: 'Crashes its worker', ...crash });
   return scenarios;
 }
 
