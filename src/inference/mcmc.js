@@ -111,63 +111,187 @@ function variance(xs, m) {
   return s / (xs.length - 1);
 }
 
+// ── Diagnostics as Stan and ArviZ report them: Vehtari, Gelman, Simpson, Carpenter and
+// Bürkner (2021), "Rank-normalization, folding, and localization: an improved R̂ for
+// assessing convergence of MCMC", Bayesian Analysis 16(2). ───────────────────────────
+
 /**
- * Split-R̂ (Gelman et al., BDA3 §11.4): each chain cut in halves; near 1 when the
- * chains agree with each other and with themselves.
+ * Each chain cut in two halves (the middle draw of an odd chain dropped): a chain that
+ * drifts disagrees with itself.
  * @param {ArrayLike<number>[]} chains equal lengths
+ * @returns {number[][]}
  */
-export function splitRhat(chains) {
+export function splitChains(chains) {
   const halves = [];
   for (const chain of chains) {
     const half = Math.floor(chain.length / 2);
     halves.push(Array.prototype.slice.call(chain, 0, half), Array.prototype.slice.call(chain, chain.length - half));
   }
-  const n = halves[0]?.length ?? 0;
-  if (n < 2) return Number.NaN;
-  const means = halves.map(mean);
-  const grand = mean(means);
-  const between = (n / (halves.length - 1)) * means.reduce((s, m) => s + (m - grand) ** 2, 0);
-  const within = mean(halves.map((h, j) => variance(h, /** @type {number} */ (means[j]))));
-  const varPlus = ((n - 1) / n) * within + between / n;
-  return Math.sqrt(varPlus / within);
+  return halves;
 }
 
 /**
- * Effective sample size across chains, from autocorrelations truncated by Geyer's
- * initial positive sequence (BDA3 §11.5; what Stan reports as ess without ranks).
+ * The inverse of the standard normal CDF: Acklam's rational approximation (relative error
+ * under 1.2e-9), enough for normal scores of ranks.
+ * @param {number} p in (0, 1)
+ * @returns {number}
+ */
+export function normalQuantile(p) {
+  const a = /** @type {const} */ ([-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239]);
+  const b = /** @type {const} */ ([-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572]);
+  const c = /** @type {const} */ ([-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783]);
+  const d = /** @type {const} */ ([0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416]);
+  const low = 0.02425;
+  if (p < low) {
+    const q = Math.sqrt(-2 * Math.log(p));
+    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  }
+  if (p > 1 - low) return -normalQuantile(1 - p);
+  const q = p - 0.5;
+  const r = q * q;
+  return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+}
+
+/**
+ * Rank normalization: every draw of every chain replaced by the normal score of its rank
+ * among all of them (ties share their average rank), Φ⁻¹((r − 3/8) / (S + 1/4)).
+ * @param {ArrayLike<number>[]} chains
+ * @returns {number[][]}
+ */
+export function rankNormalize(chains) {
+  /** @type {{ value: number, c: number, i: number }[]} */
+  const all = [];
+  chains.forEach((chain, c) => {
+    for (let i = 0; i < chain.length; i += 1) all.push({ value: /** @type {number} */ (chain[i]), c, i });
+  });
+  all.sort((x, y) => x.value - y.value);
+  const size = all.length;
+  /** @type {number[][]} */
+  const out = chains.map((chain) => new Array(chain.length));
+  for (let start = 0; start < size; ) {
+    let end = start;
+    while (end + 1 < size && /** @type {{ value: number }} */ (all[end + 1]).value === /** @type {{ value: number }} */ (all[start]).value) end += 1;
+    const rank = (start + end) / 2 + 1; // average of the 1-based ranks start+1 … end+1
+    const z = normalQuantile((rank - 0.375) / (size + 0.25));
+    for (let k = start; k <= end; k += 1) {
+      const { c, i } = /** @type {{ c: number, i: number }} */ (all[k]);
+      /** @type {number[]} */ (out[c])[i] = z;
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+/**
+ * Classic R̂ of chains as they are given: between- and within-chain variances (BDA3 §11.4).
+ * @param {ArrayLike<number>[]} chains equal lengths, at least 2 draws each
+ */
+function rhatOf(chains) {
+  const n = chains[0]?.length ?? 0;
+  if (n < 2 || chains.length < 2) return Number.NaN;
+  const means = chains.map(mean);
+  const between = n * variance(means, mean(means));
+  const within = mean(chains.map((chain, j) => variance(chain, /** @type {number} */ (means[j]))));
+  return Math.sqrt((between / within + n - 1) / n);
+}
+
+/**
+ * R̂ as Stan and ArviZ report it: the larger of the rank-normalized split-R̂ of the draws
+ * (bulk) and of their distances from the median (folded: the tails). Under 1.01 is the
+ * threshold the 2021 paper sets for it.
+ * @param {ArrayLike<number>[]} chains equal lengths
+ */
+export function rankNormalizedRhat(chains) {
+  const bulk = rhatOf(rankNormalize(splitChains(chains)));
+  const pooled = Float64Array.from(chains.flatMap((chain) => Array.from(chain))).sort();
+  const median = quantile(pooled, 0.5);
+  const folded = chains.map((chain) => Array.from(chain, (x) => Math.abs(x - median)));
+  const tail = rhatOf(rankNormalize(splitChains(folded)));
+  return Math.max(bulk, tail);
+}
+
+/**
+ * Effective sample size of chains as given, from their autocorrelations summed over
+ * Geyer's initial positive and then monotone sequence (Stan's and ArviZ's `_ess`). The
+ * autocovariances are computed lag by lag, only as far as the sum goes.
  * @param {ArrayLike<number>[]} chains equal lengths
  */
 export function effectiveSampleSize(chains) {
   const m = chains.length;
   const n = chains[0]?.length ?? 0;
   if (n < 4) return Number.NaN;
-  const means = chains.map(mean);
-  const autocovariance = (/** @type {number} */ lag) =>
-    mean(
-      chains.map((chain, j) => {
-        const mu = /** @type {number} */ (means[j]);
-        let s = 0;
-        for (let i = 0; i + lag < n; i += 1) s += (/** @type {number} */ (chain[i]) - mu) * (/** @type {number} */ (chain[i + lag]) - mu);
-        return s / n;
-      }),
-    );
-  const acov0 = autocovariance(0);
-  const meanVar = (acov0 * n) / (n - 1);
-  const grand = mean(means);
-  const between = m > 1 ? (n / (m - 1)) * means.reduce((s, mu) => s + (mu - grand) ** 2, 0) : 0;
-  const varPlus = ((n - 1) / n) * meanVar + between / n;
-  if (!(varPlus > 0)) return Number.NaN;
-  const rho = (/** @type {number} */ lag) => 1 - (meanVar - autocovariance(lag)) / varPlus;
-  let tau = -1;
-  let previousPair = Number.POSITIVE_INFINITY;
-  for (let lag = 0; lag + 1 < n; lag += 2) {
-    let pair = rho(lag) + rho(lag + 1);
-    if (pair <= 0) break;
-    pair = Math.min(pair, previousPair); // the initial monotone sequence
-    tau += 2 * pair;
-    previousPair = pair;
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (const chain of chains) {
+    for (let i = 0; i < n; i += 1) {
+      const x = /** @type {number} */ (chain[i]);
+      if (x < min) min = x;
+      if (x > max) max = x;
+    }
   }
-  return (m * n) / Math.max(tau, 1 / Math.log10(m * n));
+  // A constant quantity (an indicator never true): as many independent draws as there are.
+  if (max - min < 1e-15) return m * n;
+  const means = chains.map(mean);
+  /** @param {number} lag the mean over chains of (1/n) Σ (x_i − x̄)(x_{i+lag} − x̄) */
+  const acov = (lag) => {
+    let total = 0;
+    chains.forEach((chain, j) => {
+      const mu = /** @type {number} */ (means[j]);
+      let s = 0;
+      for (let i = 0; i + lag < n; i += 1) s += (/** @type {number} */ (chain[i]) - mu) * (/** @type {number} */ (chain[i + lag]) - mu);
+      total += s / n;
+    });
+    return total / m;
+  };
+  const meanVar = (acov(0) * n) / (n - 1);
+  let varPlus = (meanVar * (n - 1)) / n;
+  if (m > 1) varPlus += variance(means, mean(means));
+  const rho = new Float64Array(n);
+  let even = 1;
+  rho[0] = even;
+  let odd = 1 - (meanVar - acov(1)) / varPlus;
+  rho[1] = odd;
+  let t = 1;
+  while (t < n - 3 && even + odd > 0) {
+    even = 1 - (meanVar - acov(t + 1)) / varPlus;
+    odd = 1 - (meanVar - acov(t + 2)) / varPlus;
+    if (even + odd >= 0) {
+      rho[t + 1] = even;
+      rho[t + 2] = odd;
+    }
+    t += 2;
+  }
+  const maxT = t - 2;
+  if (even > 0) rho[maxT + 1] = even;
+  for (let k = 1; k <= maxT - 2; k += 2) {
+    if (/** @type {number} */ (rho[k + 1]) + /** @type {number} */ (rho[k + 2]) > /** @type {number} */ (rho[k - 1]) + /** @type {number} */ (rho[k])) {
+      rho[k + 1] = (/** @type {number} */ (rho[k - 1]) + /** @type {number} */ (rho[k])) / 2;
+      rho[k + 2] = /** @type {number} */ (rho[k + 1]);
+    }
+  }
+  let tau = -1;
+  for (let k = 0; k <= maxT; k += 1) tau += 2 * /** @type {number} */ (rho[k]);
+  tau += /** @type {number} */ (rho[maxT + 1] ?? 0);
+  const size = m * n;
+  return size / Math.max(tau, 1 / Math.log10(size));
+}
+
+/**
+ * Bulk ESS (of the rank-normalized split chains: how well the centre of the distribution
+ * is known), tail ESS (the smaller of the ESS of the indicators of the 5 % and 95 %
+ * quantiles: how well the 90 % interval's ends are known), and the ESS of the mean (of
+ * the split chains as they are, behind the mean's Monte Carlo standard error).
+ * @param {ArrayLike<number>[]} chains equal lengths
+ */
+export function effectiveSampleSizes(chains) {
+  const split = splitChains(chains);
+  const pooled = Float64Array.from(chains.flatMap((chain) => Array.from(chain))).sort();
+  const below = (/** @type {number} */ q) => split.map((chain) => chain.map((x) => (x <= q ? 1 : 0)));
+  return {
+    bulk: effectiveSampleSize(rankNormalize(split)),
+    tail: Math.min(effectiveSampleSize(below(quantile(pooled, 0.05))), effectiveSampleSize(below(quantile(pooled, 0.95)))),
+    mean: effectiveSampleSize(split),
+  };
 }
 
 /**
