@@ -125,7 +125,14 @@ interface UnreadableLink {
   readonly unreadable: string;
 }
 
+/** The links of a file; a file without any is refused here, before a pool starts for nothing. */
 function readLinks(file: string): unknown[] {
+  const links = parseLinksFile(file);
+  if (links.length === 0) throw new Error(`${file} has no links: nothing to infer`);
+  return links;
+}
+
+function parseLinksFile(file: string): unknown[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

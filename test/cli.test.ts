@@ -83,6 +83,28 @@ describe('poolvisor infer', () => {
     expect(result.stderr).toContain('summary: 2 of 2 links');
   });
 
+  it('fails every kind of invalid link with ERR_INVALID_LINK naming the field and the value, each message once; an empty file starts no pool', () => {
+    const empty = run(['infer', linksFile('empty.jsonl', ['', '  ', ''])]);
+    expect(empty.status).toBe(1);
+    expect(empty.stderr.trim()).toBe(`poolvisor infer: ${join(dir, 'empty.jsonl')} has no links: nothing to infer`);
+    expect(empty.stdout).toBe('');
+    const file = linksFile('bad.jsonl', [
+      JSON.stringify({ ...validLink(1), id: 'negative', observations: { successes: -1, trials: 3 } }),
+      JSON.stringify({ ...validLink(2), id: 'few-draws', sampling: { chains: 2, draws: -5, warmup: 10, seed: 1 } }),
+      '{ not json',
+      JSON.stringify({ ...validLink(3), evidence: [{ test: 'smoking-gun', passed: true }] }),
+    ]);
+    const result = run(['infer', file, '--workers', '1']);
+    expect(result.status).toBe(0);
+    const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line)).sort((a, b) => a.index - b.index);
+    expect(lines.map((line) => [line.index, line.status, line.kind, line.code])).toEqual([0, 1, 2, 3].map((i) => [i, 'failed', 'invalid', 'ERR_INVALID_LINK']));
+    expect(lines[0].message).toBe('observations.successes: expected an integer >= 0, got -1');
+    expect(lines[1].message).toBe('sampling.draws: expected an integer from 10 to 1000000000, got -5');
+    expect(lines[2].message).toMatch(/^line 3: not JSON/);
+    expect(lines[3].message).toBe('evidence[0].test: expected one of hoop, smoking_gun, doubly_decisive, straw_in_the_wind, got "smoking-gun"');
+    expect(lines[1].evidence.issues).toEqual([{ field: 'sampling.draws', message: 'expected an integer from 10 to 1000000000', received: -5 }]);
+  });
+
   it('refuses bad arguments and unreadable files with a clear message and a non-zero exit', () => {
     const missing = run(['infer', join(dir, 'nope.jsonl')]);
     expect(missing.status).toBe(1);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InferenceEngine, type InferenceOutcome } from '../src/inference/index.js';
+import { InferenceEngine, InvalidLinkError, type InferenceOutcome } from '../src/inference/index.js';
 import { liveWorkerChildren } from './support/processes.js';
 import { hungryLink, invalidLink, slowLink, validLink } from './support/links.js';
 
@@ -20,7 +20,16 @@ describe('InferenceEngine on a real pool', () => {
     expect(posterior.workerId).toMatch(/^worker-\d$/);
     expect(posterior.device).toBe('cpu');
     expect(posterior.posterior.rhat).toBeLessThan(1.05);
-    expect(posterior.tests.necessity.passed).toBe(true);
+    expect(posterior.tests.necessity.status).toBe('passed');
+    // A bad link is refused before the pool: the one code, each field once, no task.
+    const submitted = engine.pool.status().counts.submitted;
+    const refused = await engine.inferMechanism(invalidLink).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(InvalidLinkError);
+    expect(refused).toMatchObject({ code: 'ERR_INVALID_LINK', issues: [{ field: 'evidence[0].test', received: 'smoking-gun' }] });
+    expect(engine.pool.status().counts.submitted).toBe(submitted);
+    // A hoop passed and a smoking gun failed (link 1), on P(H) = 7/12 from 6 of 10 observations (uniform prior).
+    const bayesFactor = (0.95 / 0.6) * (0.65 / 0.95);
+    expect(posterior.presence.probability).toBeCloseTo(((7 / 12) * bayesFactor) / ((7 / 12) * bayesFactor + 5 / 12), 10);
   });
 
   it('settles every link of a mixed batch, each with the right outcome, streaming as they settle', async () => {

@@ -11,7 +11,7 @@ import {
   type PoolOptions,
   type RunOptions,
 } from '../index.js';
-import type { inferMechanism } from './tasks.js';
+import { InvalidLinkError, parseLink, type inferMechanism } from './tasks.js';
 
 /** The task module with `inferMechanism`, to pass as `createPool({ task })`. */
 export const inferenceTaskModule = new URL('./tasks.js', import.meta.url);
@@ -53,10 +53,13 @@ export interface InferManyOptions {
 
 /** Classifies a failure of `inferMechanism` for reports. */
 export function classifyFailure(error: unknown): InferenceFailure {
+  if (error instanceof InvalidLinkError) return { kind: 'invalid', code: 'ERR_INVALID_LINK', message: error.message, error };
   const e = error instanceof Error ? error : new Error(String(error));
-  const code = error instanceof PoolError ? error.code : 'ERR_UNKNOWN';
+  // A link the worker itself refused (checked here first, so only if the two ever disagree): the same code as here.
+  const refusedInWorker = error instanceof TaskError && (error.cause as { code?: string } | undefined)?.code === 'ERR_INVALID_LINK';
+  const code = refusedInWorker ? 'ERR_INVALID_LINK' : error instanceof PoolError ? error.code : 'ERR_UNKNOWN';
   let kind: InferenceFailureKind = 'error';
-  if (error instanceof TaskError) kind = (error.cause as { code?: string } | undefined)?.code === 'ERR_INVALID_LINK' ? 'invalid' : 'error';
+  if (error instanceof TaskError) kind = refusedInWorker ? 'invalid' : 'error';
   else if (error instanceof WorkerTimeoutError) kind = 'timeout';
   else if (error instanceof WorkerMemoryError) kind = 'memory';
   else if (error instanceof WorkerCrashedError) kind = 'crash';
@@ -92,8 +95,16 @@ export class InferenceEngine {
     return new InferenceEngine(await createPool({ ...options, task: inferenceTaskModule }));
   }
 
-  /** Infers one link; rejects with the pool's typed errors (TaskError with `cause.code === 'ERR_INVALID_LINK'` for a bad link). */
+  /**
+   * Infers one link; rejects with {@link InvalidLinkError} (`ERR_INVALID_LINK`, naming each bad
+   * field and its value) before the pool sees a bad link, else with the pool's typed errors.
+   */
   inferMechanism(link: unknown, options?: RunOptions): Promise<MechanismPosterior> {
+    try {
+      parseLink(link);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
     return this.pool.run<MechanismPosterior>('inferMechanism', link, options);
   }
 
@@ -113,9 +124,16 @@ export class InferenceEngine {
     options.signal?.addEventListener('abort', onAbort, { once: true });
 
     const start = (link: unknown, index: number) => {
+      const linkId = linkIdOf(link);
+      // A bad link fails here, without a worker's time.
+      try {
+        parseLink(link);
+      } catch (error) {
+        settled.push({ ok: false, index, linkId, failure: classifyFailure(error), elapsedMs: 0 });
+        return;
+      }
       running += 1;
       const started = performance.now();
-      const linkId = linkIdOf(link);
       this.pool.run<MechanismPosterior>('inferMechanism', link, { ...options.run, signal: cancel.signal }).then(
         (posterior) => settled.push({ ok: true, index, linkId, posterior, elapsedMs: performance.now() - started }),
         (error: unknown) => settled.push({ ok: false, index, linkId, failure: classifyFailure(error), elapsedMs: performance.now() - started }),

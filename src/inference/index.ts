@@ -6,6 +6,7 @@
  * `poolvisor infer` is its command line; the service runs its task module by default.
  */
 export { InferenceEngine, inferenceTaskModule, classifyFailure } from './engine.js';
+export { InvalidLinkError } from './tasks.js';
 export type {
   InferenceFailure,
   InferenceFailureKind,

@@ -49,21 +49,54 @@ export const causalLinkSchema = z.strictObject({
 
 /** @typedef {z.input<typeof causalLinkSchema>} CausalLink */
 
-/** A link that does not validate: the message names each bad field and what it got. */
+/** @typedef {{ field: string, message: string, received?: unknown }} LinkIssue */
+
+/**
+ * A link that does not validate (code `ERR_INVALID_LINK`, whatever is wrong with it): the
+ * message names each bad field and what it got, once each; `issues` has them as data.
+ */
 export class InvalidLinkError extends Error {
-  /** @param {z.ZodError} error @param {unknown} input */
-  constructor(error, input) {
-    const issues = error.issues.map((issue) => {
-      let value = /** @type {unknown} */ (input);
-      for (const key of issue.path) value = typeof value === 'object' && value !== null ? /** @type {Record<PropertyKey, unknown>} */ (value)[key] : undefined;
-      const field = issue.path.reduce((/** @type {string} */ s, key) => (typeof key === 'number' ? `${s}[${key}]` : s ? `${s}.${String(key)}` : String(key)), '');
-      if (issue.code === 'unrecognized_keys') return `${field || '(link)'}: unknown field(s) ${issue.keys.join(', ')}`;
-      return `${field || '(link)'}: ${issue.message}, got ${value === undefined ? 'nothing' : JSON.stringify(value)}`;
-    });
-    super(issues.join('; '));
+  /** @param {LinkIssue[]} issues */
+  constructor(issues) {
+    super(issues.map((issue) => `${issue.field}: ${issue.message}${'received' in issue ? `, got ${issue.received === undefined ? 'nothing' : JSON.stringify(issue.received)}` : ''}`).join('; '));
     this.name = 'InvalidLinkError';
     this.code = 'ERR_INVALID_LINK';
+    /** @type {LinkIssue[]} */
+    this.issues = issues;
   }
+
+  /**
+   * From zod's issues: one per field and message (a value can break two rules that say the
+   * same thing, as -5 for "an integer from 10 to …"), the value each field got.
+   * @param {z.ZodError} error @param {unknown} input
+   */
+  static fromZod(error, input) {
+    /** @type {LinkIssue[]} */
+    const issues = [];
+    const seen = new Set();
+    for (const issue of error.issues) {
+      let value = /** @type {unknown} */ (input);
+      for (const key of issue.path) value = typeof value === 'object' && value !== null ? /** @type {Record<PropertyKey, unknown>} */ (value)[key] : undefined;
+      const field = issue.path.reduce((/** @type {string} */ s, key) => (typeof key === 'number' ? `${s}[${key}]` : s ? `${s}.${String(key)}` : String(key)), '') || '(link)';
+      const entry = issue.code === 'unrecognized_keys' ? { field, message: `unknown field(s) ${issue.keys.join(', ')}` } : { field, message: issue.message, received: value };
+      const key = `${entry.field}\u0000${entry.message}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      issues.push(entry);
+    }
+    return new InvalidLinkError(issues);
+  }
+}
+
+/**
+ * The link, validated, with its defaults; throws {@link InvalidLinkError}. Called before a
+ * link is sent to a worker (InferenceEngine), and again in the worker.
+ * @param {unknown} input
+ */
+export function parseLink(input) {
+  const parsed = causalLinkSchema.safeParse(input);
+  if (!parsed.success) throw InvalidLinkError.fromZod(parsed.error, input);
+  return parsed.data;
 }
 
 /** σ(x) = 1 / (1 + e^−x), without overflow. @param {number} x */
@@ -86,9 +119,7 @@ const logSumExp = (x, y) => (x > y ? x + Math.log1p(Math.exp(y - x)) : y + Math.
  * @param {{ taskId?: string, workerId?: string, device?: string }} [context]
  */
 export async function inferMechanism(input, context = {}) {
-  const parsed = causalLinkSchema.safeParse(input);
-  if (!parsed.success) throw new InvalidLinkError(parsed.error, input);
-  const link = parsed.data;
+  const link = parseLink(input);
   const sampling = link.sampling ?? { chains: 4, draws: 2000, warmup: 1000, seed: 1, keepDraws: false };
   const alpha = link.prior?.alpha ?? 1;
   const beta = link.prior?.beta ?? 1;
