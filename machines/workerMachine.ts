@@ -1,4 +1,4 @@
-import { and, assign, enqueueActions, sendTo, setup, type AnyActorRef } from 'xstate';
+import { assign, enqueueActions, sendTo, setup, type AnyActorRef } from 'xstate';
 import {
   workerActorPlaceholders,
   type StartedWorker,
@@ -244,10 +244,15 @@ export const workerMachine = setup({
       (event.type === 'task.cancel' || event.type === 'task.evict') && event.taskId === context.task?.id,
     isCurrentRun: ({ context, event }) =>
       (event.type === 'deadline.reached' || event.type === 'cancel.grace-over') && event.taskId === context.task?.id && event.runSeq === context.runSeq,
-    // A timer can fire early: Node counts its delay from the event loop's cached time, which is
-    // behind the clock by however long the loop's turn has run (a GC pause, other callbacks). The
-    // kill waits until the deadline has passed on the pool's own clock, the one its evidence uses.
-    isPastDeadline: ({ context }) => context.task !== undefined && context.now() - context.task.startedAt >= context.task.timeoutMs,
+    // The deadline of the task running now, past on the pool's own clock (the one its evidence
+    // uses). A timer can fire early: Node counts its delay from the event loop's cached time,
+    // which is behind the clock by however long the loop's turn has run (a GC pause, other
+    // callbacks); such a `deadline.reached` arms the timer again instead of killing.
+    isDeadlineDue: ({ context, event }) =>
+      event.type === 'deadline.reached' &&
+      event.taskId === context.task?.id &&
+      event.runSeq === context.runSeq &&
+      context.now() - context.task.startedAt >= context.task.timeoutMs,
     finishesEverything: ({ context, event }) => {
       if (event.type !== 'process.results') return false;
       const split = splitResults(context, event);
@@ -542,7 +547,7 @@ export const workerMachine = setup({
           after: { deadlineWarning: { actions: 'warnOfDeadline' } },
           on: {
             'deadline.reached': [
-              { guard: and(['isCurrentRun', 'isPastDeadline']), target: '#worker.killed', actions: 'terminateForTimeout' },
+              { guard: 'isDeadlineDue', target: '#worker.killed', actions: 'terminateForTimeout' },
               { guard: 'isCurrentRun', actions: 'armDeadline' },
             ],
             'process.results': [

@@ -66,6 +66,8 @@ function candidateEvents(): WorkerEvent[] {
     // Raised by the machine itself, delayed (after the deadline warning, after a cancel's grace); sent here as they arrive.
     // `runSeq: 1`: the first task a fresh worker machine starts, as on the shortest paths.
     { type: 'deadline.reached', taskId: 't1', runSeq: 1 },
+    // The same timer at the deadline itself (the replay moves the clock there first): the one that kills.
+    { type: 'deadline.reached', taskId: 't1', runSeq: 1, atDeadline: true },
     { type: 'cancel.grace-over', taskId: 't1', runSeq: 1 },
     { type: 'process.progress', taskId: 't1', fraction: 0.5, detail: { step: 1 } },
     { type: 'task.evict', taskId: 't1', termination: { reason: 'memory', resource: 'host', usedBytes: 9, limitBytes: 8, rssBytes: 0, samples: [] } },
@@ -257,6 +259,11 @@ function replay(events: readonly WorkerEvent[], covered: Set<string>, checked: M
       clock.increment(delay - 1);
       expect(JSON.stringify(actor.getSnapshot().value)).toBe(before);
       clock.increment(1);
+    } else if (event.type === 'deadline.reached' && (event as { atDeadline?: boolean }).atDeadline) {
+      const { task: running } = actor.getSnapshot().context;
+      if (running !== undefined) clock.increment(Math.max(0, running.startedAt + running.timeoutMs - clock.now()));
+      const { atDeadline: _atDeadline, ...due } = event as WorkerEvent & { atDeadline?: boolean };
+      actor.send(due as WorkerEvent);
     } else if ((event.type as string) === 'xstate.error.actor.*') {
       // The graph names the wildcard; a live actor gets a real child's error.
       actor.send({ ...(event as object), type: 'xstate.error.actor.memoryPoller' } as never);

@@ -11,7 +11,8 @@ import {
   type PoolOptions,
   type RunOptions,
 } from '../index.js';
-import { InvalidLinkError, parseLink, type inferMechanism } from './tasks.js';
+import { InvalidLinkError, parseLink } from './link.js';
+import type { inferMechanism } from './tasks.js';
 
 /** The task module with `inferMechanism`, to pass as `createPool({ task })`. */
 export const inferenceTaskModule = new URL('./tasks.js', import.meta.url);

@@ -105,8 +105,9 @@ export async function layoutMachine(graph: MachineGraph): Promise<MachineLayout>
   const root: ElkNode = await new ELK().layout(input);
 
   const states: LaidOutState[] = [];
-  const collect = (elkNode: ElkNode) => {
-    for (const child of elkNode.children ?? []) {
+  // ELK's own tree of laid-out nodes (not an actor snapshot's children).
+  const collect = ({ children: laidOut = [] }: ElkNode) => {
+    for (const child of laidOut) {
       states.push({ path: child.id, x: child.x ?? 0, y: child.y ?? 0, width: child.width ?? 0, height: child.height ?? 0 });
       collect(child);
     }

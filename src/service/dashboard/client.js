@@ -600,14 +600,15 @@ function renderTaskTable() {
     const elapsed = running ? now - task.startedAt : task.durationMs ?? (task.settledAt && task.startedAt ? task.settledAt - task.startedAt : undefined);
     // Reported progress when the task reports it; else how much of its deadline it has used.
     const fraction = task.fraction ?? (running && task.timeoutMs ? Math.min(1, elapsed / task.timeoutMs) : undefined);
-    const cells = [task.id, task.name ?? '', task.workerId ?? '', task.state, seconds(elapsed), task.code ?? (task.state === 'succeeded' ? 'ok' : '')];
-    for (const text of cells) {
+    const texts = [task.id, task.name ?? '', task.workerId ?? '', task.state, seconds(elapsed), task.code ?? (task.state === 'succeeded' ? 'ok' : '')];
+    const cells = texts.map((text) => {
       const cell = document.createElement('td');
       cell.textContent = text;
       row.appendChild(cell);
-    }
-    row.children[3].className = `badge-cell ${task.state}`;
-    row.children[5].dataset.role = 'outcome';
+      return cell;
+    });
+    cells[3].className = `badge-cell ${task.state}`;
+    cells[5].dataset.role = 'outcome';
     const tail = document.createElement('td');
     if (running && fraction !== undefined) {
       const bar = document.createElement('progress');
