@@ -5,7 +5,7 @@ import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM } from './setup/browser.js';
 import { clusterHosts } from './support/clusterHosts.js';
@@ -38,6 +38,36 @@ async function stopServe(child: ChildProcess): Promise<number | null> {
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.kill('SIGTERM');
   return exited;
+}
+
+/**
+ * Runs `use` against a `poolvisor serve` of its own; the pages it opens with `open` are closed
+ * and the server stopped afterwards, which must exit 0.
+ */
+async function withServer(args: string[], use: (url: string, open: (viewport?: { width: number; height: number }) => Promise<Page>) => Promise<void>): Promise<void> {
+  const { child, base: url } = await startServe(args);
+  const pages: Page[] = [];
+  try {
+    await use(url, async (viewport = { width: 1400, height: 900 }) => {
+      const page = await browser.newPage({ viewport });
+      pages.push(page);
+      return page;
+    });
+  } finally {
+    for (const page of pages) await page.close();
+    expect(await stopServe(child)).toBe(0);
+  }
+}
+
+/** Clicks `selector` and returns the id of the task it submitted (a new one, not the last shown). */
+async function submitBy(page: Page, selector: string): Promise<string> {
+  const before = await page.getAttribute('#submit-result', 'data-task-id');
+  await page.click(selector);
+  await page.waitForFunction((previous) => {
+    const id = document.getElementById('submit-result')?.dataset.taskId;
+    return id !== undefined && id !== '' && id !== previous;
+  }, before);
+  return (await page.getAttribute('#submit-result', 'data-task-id')) as string;
 }
 
 const launchBrowser = () =>
@@ -157,19 +187,9 @@ describe('the dashboard in a real browser', () => {
     expect(detail.error.evidence.elapsedMs).toBeGreaterThanOrEqual(1000);
 
     // Every other scenario, one click each: a crash and a memory runaway are typed errors, a quick task succeeds.
-    /** Clicks `selector` and returns the id of the task it submitted (a new one, not the last shown). */
-    const submitBy = async (selector: string): Promise<string> => {
-      const before = await page.getAttribute('#submit-result', 'data-task-id');
-      await page.click(selector);
-      await page.waitForFunction((previous) => {
-        const id = document.getElementById('submit-result')?.dataset.taskId;
-        return id !== undefined && id !== '' && id !== previous;
-      }, before);
-      return (await page.getAttribute('#submit-result', 'data-task-id')) as string;
-    };
     const ids = new Map<string, string>();
     for (const [scenario, outcome] of [['crash', 'ERR_WORKER_CRASHED'], ['memory', 'ERR_WORKER_MEMORY'], ['quick', 'ok']] as const) {
-      const id = await submitBy(`#samples [data-scenario="${scenario}"]`);
+      const id = await submitBy(page, `#samples [data-scenario="${scenario}"]`);
       await page.waitForSelector(`#tasks tr[data-task="${id}"]:is([data-state="failed"], [data-state="succeeded"])`, { timeout: 20_000 });
       expect(await outcomeOf(id)).toBe(outcome);
       ids.set(scenario, id);
@@ -184,7 +204,7 @@ describe('the dashboard in a real browser', () => {
     await page.fill('#payload', '{"steps": 4, "everyMs": 400}');
     await page.fill('#timeout', '');
     await page.fill('#memory', '');
-    const reporter = await submitBy('#submit-button');
+    const reporter = await submitBy(page, '#submit-button');
     await page.waitForSelector(`#tasks tr[data-task="${reporter}"] progress[title^="reported"]`);
     await page.waitForSelector(`#tasks tr[data-task="${reporter}"][data-state="succeeded"]`);
 
@@ -193,7 +213,7 @@ describe('the dashboard in a real browser', () => {
     await page.fill('#payload', '20000');
     await page.fill('#timeout', '');
     await page.fill('#memory', '');
-    const sleeper = await submitBy('#submit-button');
+    const sleeper = await submitBy(page, '#submit-button');
     await page.waitForSelector(`#tasks tr[data-task="${sleeper}"][data-state="running"] progress`);
     await page.click(`#tasks tr[data-task="${sleeper}"] [data-role="cancel"]`);
     await page.waitForSelector(`#tasks tr[data-task="${sleeper}"][data-state="cancelled"]`);
@@ -231,35 +251,24 @@ describe('the dashboard in a real browser', () => {
 
 describe("the dashboard over the demo module's tasks, in a real browser", () => {
   it('offers the four scenarios, and each ends as its kind implies', async () => {
-    const { child, base: url } = await startServe(['--task', 'dist/tools/demo/tasks.js', '--workers', '2', '--memory', '512']);
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    try {
+    await withServer(['--task', 'dist/tools/demo/tasks.js', '--workers', '2', '--memory', '512'], async (url, open) => {
+      const page = await open();
       await page.goto(`${url}/`);
       await page.waitForSelector('#samples [data-scenario]');
       expect(await page.locator('#samples [data-scenario]').evaluateAll((buttons) => buttons.map((b) => (b as HTMLElement).dataset.scenario))).toEqual(['quick', 'deadline', 'memory', 'crash']);
       for (const [scenario, state, outcome] of [['quick', 'succeeded', 'ok'], ['deadline', 'failed', 'ERR_WORKER_TIMEOUT'], ['memory', 'failed', 'ERR_WORKER_MEMORY'], ['crash', 'failed', 'ERR_WORKER_CRASHED']] as const) {
-        const before = await page.getAttribute('#submit-result', 'data-task-id');
-        await page.click(`#samples [data-scenario="${scenario}"]`);
-        await page.waitForFunction((previous) => {
-          const id = document.getElementById('submit-result')?.dataset.taskId;
-          return id !== undefined && id !== '' && id !== previous;
-        }, before);
-        const id = (await page.getAttribute('#submit-result', 'data-task-id')) as string;
+        const id = await submitBy(page, `#samples [data-scenario="${scenario}"]`);
         await page.waitForSelector(`#tasks tr[data-task="${id}"][data-state="${state}"]`, { timeout: 20_000 });
         expect([scenario, await page.textContent(`#tasks tr[data-task="${id}"] [data-role="outcome"]`)]).toEqual([scenario, outcome]);
       }
-    } finally {
-      await page.close();
-      expect(await stopServe(child)).toBe(0);
-    }
+    });
   });
 });
 
 describe('the dashboard with 16 workers on a narrow screen, in a real browser', () => {
   it('shows a compact row per worker with its timeline, opens one on a click, and never scrolls sideways', async () => {
-    const { child, base: url } = await startServe(['--task', 'test/fixtures/tasks.mjs', '--workers', '16', '--backend', 'thread']);
-    const page = await browser.newPage({ viewport: { width: 420, height: 900 } });
-    try {
+    await withServer(['--task', 'test/fixtures/tasks.mjs', '--workers', '16', '--backend', 'thread'], async (url, open) => {
+      const page = await open({ width: 420, height: 900 });
       await page.goto(`${url}/`);
       await page.waitForSelector('body[data-ready="true"]');
       expect(await page.locator('[data-worker]').count()).toBe(16);
@@ -272,21 +281,15 @@ describe('the dashboard with 16 workers on a narrow screen, in a real browser', 
       expect(await page.isHidden('[data-worker="worker-4"] [data-role="chart"]')).toBe(true);
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       expect(overflow).toBeLessThanOrEqual(0);
-    } finally {
-      await page.close();
-      expect(await stopServe(child)).toBe(0);
-    }
+    });
   });
 });
 
 describe('the dashboard of a server with a token, in a real browser', () => {
   it('asks for the token once and keeps it for the tab, takes one from a #token= link off the address bar, and asks again when one is refused', async () => {
     const token = 'a-dashboard-token-of-32-characters';
-    const { child, base: url } = await startServe(['--task', 'test/fixtures/tasks.mjs', '--workers', '1', '--token', token]);
-    const pages = [];
-    try {
-      const page = await browser.newPage();
-      pages.push(page);
+    await withServer(['--task', 'test/fixtures/tasks.mjs', '--workers', '1', '--token', token], async (url, open) => {
+      const page = await open();
       await page.goto(`${url}/`);
       await page.waitForSelector('#token-dialog:not([hidden])');
       expect(await page.textContent('#token-why')).toContain('wants a token');
@@ -299,21 +302,16 @@ describe('the dashboard of a server with a token, in a real browser', () => {
       await page.waitForSelector('body[data-ready="true"]');
       expect(await page.isHidden('#token-dialog')).toBe(true);
 
-      const linked = await browser.newPage();
-      pages.push(linked);
+      const linked = await open();
       await linked.goto(`${url}/#token=${token}`);
       await linked.waitForSelector('body[data-ready="true"]');
       expect(new URL(linked.url()).hash).toBe('');
 
-      const wrong = await browser.newPage();
-      pages.push(wrong);
+      const wrong = await open();
       await wrong.goto(`${url}/#token=not-the-token-this-server-has`);
       await wrong.waitForSelector('#token-dialog:not([hidden])');
       expect(await wrong.textContent('#token-why')).toContain('refused');
-    } finally {
-      for (const page of pages) await page.close();
-      expect(await stopServe(child)).toBe(0);
-    }
+    });
   });
 });
 

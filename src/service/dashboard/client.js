@@ -390,15 +390,22 @@ function describeSegment(segment, now) {
   return [head, ...kill, ...taskLines].join('\n');
 }
 
-let timelinesQueued = false;
-function scheduleTimelines() {
-  if (timelinesQueued) return;
-  timelinesQueued = true;
-  requestAnimationFrame(() => {
-    timelinesQueued = false;
-    for (const entry of workers.values()) drawTimeline(entry);
-  });
+/** `draw`, at most once a frame however often it is asked for. */
+function oncePerFrame(draw) {
+  let queued = false;
+  return () => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => {
+      queued = false;
+      draw();
+    });
+  };
 }
+
+const scheduleTimelines = oncePerFrame(() => {
+  for (const entry of workers.values()) drawTimeline(entry);
+});
 
 const WIDTH = 600;
 /** A strip of the worker's states from its first (at most five minutes ago) to now; a kill is never thinner than 3 px. */
@@ -577,15 +584,7 @@ function onTaskEvent(e) {
   }
 }
 
-let tableQueued = false;
-function scheduleTaskTable() {
-  if (tableQueued) return;
-  tableQueued = true;
-  requestAnimationFrame(() => {
-    tableQueued = false;
-    renderTaskTable();
-  });
-}
+const scheduleTaskTable = oncePerFrame(() => renderTaskTable());
 
 const seconds = (ms) => (ms === undefined ? '' : ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
 
