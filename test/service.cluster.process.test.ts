@@ -44,6 +44,12 @@ describe('poolvisor serve in front of a cluster', () => {
     const host = await startHost(server, 'run', { args: ['--workers', '2'] });
     const service = await openService(server, 'run');
 
+    // A task no live host offers is refused as over one pool, naming what they offer; nothing is enqueued.
+    const unknown = await post(service, { task: 'nope' });
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json().error).toMatchObject({ code: 'ERR_UNKNOWN_TASK', message: expect.stringContaining('no live host offers a task "nope"'), tasks: expect.arrayContaining(['echo', 'sleep']) });
+    expect((await get(service, '/v1/cluster')).json().queues.cpu).toMatchObject({ waiting: 0 });
+
     const waited = await post(service, { task: 'echo', payload: { x: [1, '2'] } }, '?wait=true');
     expect(waited.statusCode).toBe(200);
     expect(waited.json()).toMatchObject({ id: expect.stringMatching(/^cpu\.[^/]+$/), task: 'echo', state: 'succeeded', attempts: 1, result: { x: [1, '2'] } });
@@ -175,7 +181,7 @@ describe('poolvisor serve in front of a cluster', () => {
     expect(cluster.queue).toBe('hosts');
     expect(cluster.hosts.map((h: { id: string }) => h.id).sort()).toEqual([doomed.id, survivor.id].sort());
     const byId = new Map(cluster.hosts.map((h: { id: string }) => [h.id, h]));
-    expect(byId.get(doomed.id)).toMatchObject({ pid: doomed.pid, slots: { cpu: 2 }, poolState: 'running', running: 0, workers: [{ id: 'worker-0', device: 'cpu' }, { id: 'worker-1', device: 'cpu' }] });
+    expect(byId.get(doomed.id)).toMatchObject({ pid: doomed.pid, slots: { cpu: 2 }, poolState: 'running', running: 0, workers: [{ id: 'worker-0', device: 'cpu' }, { id: 'worker-1', device: 'cpu' }], tasks: expect.arrayContaining(['echo', 'spin']) });
     expect(byId.get(survivor.id)).toMatchObject({ pid: survivor.pid, slots: { cpu: 1 }, workers: [{ id: 'worker-0', state: expect.any(String) }] });
     expect((await get(service, '/metrics')).body).toMatch(/^poolvisor_cluster_hosts 2$/m);
 

@@ -96,6 +96,7 @@ export async function createClusterWorker(options: ClusterWorkerOptions): Promis
       // A host told to stop says so from then on, while its pool still runs what it has.
       poolState: closing !== undefined && pools.state === 'running' ? 'draining' : pools.state,
       workers: pools.workers.map((w) => ({ id: w.id, state: w.state, device: w.device })),
+      tasks: pool.taskNames(),
       at: Date.now(),
     };
   };

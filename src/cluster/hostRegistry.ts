@@ -13,6 +13,8 @@ export interface HostStatus {
   /** The local pool's state, or `draining` once the host was told to stop (SIGTERM) and finishes what it runs. */
   readonly poolState: string;
   readonly workers: ReadonlyArray<{ readonly id: string; readonly state: string; readonly device: string }>;
+  /** The tasks its module offers, as its workers reported them (none before the first is ready). */
+  readonly tasks: readonly string[];
   readonly at: number;
 }
 

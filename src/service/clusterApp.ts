@@ -149,6 +149,13 @@ export async function createClusterService(options: ClusterServiceOptions): Prom
         limit: settings.maxWaitingRequests,
       });
     }
+    // A task no live host offers is refused, as over one pool. None live, or none reporting yet
+    // (a host from before hosts said what they offer): the task waits in the queue for one.
+    const offered = new Set(view.hosts.flatMap((host) => host.tasks ?? []));
+    if (offered.size > 0 && !offered.has(body.task)) {
+      const tasks = [...offered].sort();
+      throw new HttpError(404, 'ERR_UNKNOWN_TASK', `no live host offers a task "${body.task}"; their tasks: ${tasks.join(', ')}`, { tasks });
+    }
     const { task, payload, ...runOptions } = body;
     const taskId = await redisCall('enqueueing the task', () => client.submit(task, payload, runOptions));
     metrics.submitted(taskId.slice(0, taskId.indexOf('/')));
