@@ -230,6 +230,22 @@ describe('poolvisor serve in front of a cluster', () => {
     expect(back.statusCode).toBe(202);
   }, 60_000);
 
+  it('starts while Redis is away, answers 503 until it comes up, then serves', async () => {
+    const server = await openRedis();
+    await server.kill();
+    const started = Date.now();
+    const service = await openService(server, 'late', { redisTimeoutMs: 500 });
+    // Up within its Redis timeout, not whenever Redis comes.
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect((await get(service, '/readyz')).json()).toEqual({ ready: false, redis: 'unreachable', hosts: 0 });
+    const refused = await post(service, { task: 'echo' });
+    expect([refused.statusCode, refused.json().error.code]).toEqual([503, 'ERR_REDIS_UNAVAILABLE']);
+    await server.restart();
+    const host = await startHost(server, 'late', { args: ['--workers', '1'] });
+    const done = await until(() => post(service, { task: 'echo', payload: 7 }, '?wait=true'), (r) => r.statusCode === 200, 20_000);
+    expect(done.json()).toMatchObject({ state: 'succeeded', result: 7, host: host.id });
+  }, 60_000);
+
   it('bounds the requests that wait, and answers them 503 when it closes while their tasks still run', async () => {
     const server = await redis();
     // No host serves this queue: nothing settles.

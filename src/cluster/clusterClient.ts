@@ -98,15 +98,28 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
   };
 
   for (const deviceClass of DEVICE_CLASSES) {
-    const name = classQueueName(options.queue, deviceClass);
-    const queue = new Queue(name, { connection });
+    const queue = new Queue(classQueueName(options.queue, deviceClass), { connection });
     queue.on('error', onError);
     queues.set(deviceClass, queue);
-    // From the stream's newest entry as of now, not '$' at the first read (which comes a
-    // little later): an outcome that lands in between would otherwise never reach its waiter.
+  }
+  /** Where the lost-outcome check (below) has looked up to, per class. */
+  const checkedUpTo = new Map<DeviceClass, string>();
+  let closed = false;
+
+  /**
+   * Listens to each class's events, from the stream's newest entry as of the moment Redis
+   * first answers (not '$' at the first read, which comes a little later: an outcome that
+   * lands in between would never reach its waiter). Started at once and awaited only where it
+   * is needed (before a job is added), so a client made while Redis is away is made at once,
+   * and its callers meet Redis's absence where they can answer it (a 503, a timeout).
+   */
+  const listen = async (deviceClass: DeviceClass) => {
+    const queue = queues.get(deviceClass) as Queue;
     const [newest] = (await redis.xrevrange(queue.toKey('events'), '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+    if (closed) return;
     seen.set(deviceClass, newest?.[0] ?? '0-0');
-    const queueEvents = new QueueEvents(name, { connection, lastEventId: newest?.[0] ?? '0-0' });
+    checkedUpTo.set(deviceClass, newest?.[0] ?? '0-0');
+    const queueEvents = new QueueEvents(queue.name, { connection, lastEventId: newest?.[0] ?? '0-0' });
     queueEvents.on('error', onError);
     queueEvents.on('completed', ({ jobId, returnvalue }, id) => {
       seen.set(deviceClass, id);
@@ -129,9 +142,10 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
     });
     if (options.onTaskEvent) forwardTaskEvents(queueEvents, deviceClass, options.onTaskEvent);
     events.set(deviceClass, queueEvents);
-  }
-  // Listening before the first add: an outcome cannot come before its listener.
-  await Promise.all([...events.values()].map((queueEvents) => queueEvents.waitUntilReady()));
+    await queueEvents.waitUntilReady();
+  };
+  const listening = Promise.all(DEVICE_CLASSES.map(listen)).then(() => undefined);
+  listening.catch(onError);
 
   const locate = (taskId: string): { deviceClass: DeviceClass; jobId: string; queue: Queue } => {
     const [deviceClass, jobId] = taskId.split('/') as [DeviceClass, string];
@@ -181,7 +195,6 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
    * newer than the newest event seen at the last check, entries may have gone unread since,
    * and each waiting task whose job has finished (or was cancelled) is settled from its job.
    */
-  const checkedUpTo = new Map<DeviceClass, string>(seen);
   const recoverLostOutcomes = async () => {
     for (const deviceClass of DEVICE_CLASSES) {
       const since = checkedUpTo.get(deviceClass) ?? '0-0';
@@ -259,6 +272,8 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
     settled?.catch(() => {});
     if (onProgress) progressListeners.set(taskId, onProgress);
     try {
+      // Listening before the first add: an outcome cannot come before its listener.
+      await listening;
       await (queues.get(deviceClass) as Queue).add(name, data, opts);
     } catch (error) {
       waiters.delete(taskId);
@@ -292,6 +307,7 @@ export async function createClusterClient(options: ClusterClientOptions): Promis
       };
     },
     async close() {
+      closed = true;
       clearInterval(recovery);
       const goodbye = (async () => {
         await Promise.all([...events.values()].map((queueEvents) => queueEvents.close()));
