@@ -17,6 +17,9 @@ const sparedPids = () => (spared ??= selfAndAncestors());
 /** How much of a worker's stderr is kept as evidence for a crash. */
 const STDERR_TAIL_BYTES = 4096;
 
+/** How long a dead worker's IPC channel is waited for to deliver its last reports (it normally ends at once). */
+const CHANNEL_DRAIN_MS = 1000;
+
 export interface ProcessWorkerOptions {
   readonly workerId: string;
   readonly device: string;
@@ -163,15 +166,23 @@ export class ProcessWorker extends BackendWorker {
     if (start !== undefined) this.#reported.set(pid, start);
   }
 
-  /** Resolves once the IPC channel has delivered all it held (a dead worker's channel ends soon), or after 200 ms. */
+  /**
+   * Resolves once the IPC channel has delivered all it held (a dead worker's channel ends
+   * as soon as it is read to its end), or a second on — and even then only after the I/O
+   * already waiting has been read. A main thread held up past the wait (a loaded host) runs
+   * the expired timer first in its next turn, before the turn's poll phase reads the pipe:
+   * a report of a child still in it would come after the kill that needed it, and the child
+   * would outlive its worker. `setImmediate` runs after that poll phase.
+   */
   #channelClosed(): Promise<void> {
     if (!this.child.connected) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(done, 200);
-      function done() {
+      const done = () => {
         clearTimeout(timer);
+        this.child.off('disconnect', done);
         resolve();
-      }
+      };
+      const timer = setTimeout(() => setImmediate(done), CHANNEL_DRAIN_MS);
       this.child.once('disconnect', done);
     });
   }

@@ -119,11 +119,11 @@ export class ProcessWatch {
   /**
    * What is alive of everything seen, and every child of the host (spares included);
    * then forgets them all, for the next pool.
-   * @returns {{ pid: number, what: string, command: string }[]}
+   * @returns {Array<{ pid: number, what: string, command: string, [detail: string]: unknown }>}
    */
   takeSurvivors() {
     this.sweep();
-    /** @type {{ pid: number, what: string, command: string }[]} */
+    /** @type {Array<{ pid: number, what: string, command: string, [detail: string]: unknown }>} */
     const survivors = [];
     for (const [pid, start] of this.#workers) if (isAlive(pid, start)) survivors.push({ pid, what: 'worker', command: commandLineOf(pid) });
     for (const [pid, child] of this.#grandchildren) {
@@ -133,7 +133,19 @@ export class ProcessWatch {
         killQuietly(pid);
         continue;
       }
-      survivors.push({ pid, what: child.detached ? 'grandchild, detached' : 'grandchild', command: commandLineOf(pid) });
+      // What the harness knew of its worker, for whoever reads the violation: which one, whether it
+      // was seen, whether it was killed from outside and when, how long ago it was seen gone.
+      const killedAt = this.#killedAt.get(child.workerPid);
+      survivors.push({
+        pid,
+        what: child.detached ? 'grandchild, detached' : 'grandchild',
+        command: commandLineOf(pid),
+        workerPid: child.workerPid,
+        workerKnown: child.workerStart !== undefined,
+        workerAlive: child.workerStart !== undefined && isAlive(child.workerPid, child.workerStart),
+        workerGoneMsAgo: child.workerGoneAt === undefined ? null : Date.now() - child.workerGoneAt,
+        killedFromOutsideMsAgo: killedAt === undefined ? null : Date.now() - killedAt,
+      });
     }
     for (const pid of liveChildren()) {
       if (!survivors.some((survivor) => survivor.pid === pid)) survivors.push({ pid, what: 'child of the host', command: commandLineOf(pid) });
