@@ -337,6 +337,11 @@ describe('the dashboard in front of a cluster, in a real browser', () => {
       expect(await page.textContent(`[data-host="${small.id}"] [data-role="state"]`)).toBe('running');
       expect(await page.locator('#queues tr[data-class="cpu"] td[data-state="waiting"]').textContent()).toBe('0');
 
+      // The name is typed, with what the live hosts offer as suggestions, and their scenarios as buttons.
+      await page.waitForFunction(() => [...document.querySelectorAll('#host-tasks option')].some((o) => (o as HTMLOptionElement).value === 'sleep'));
+      expect(await page.locator('#host-tasks option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value))).toEqual(expect.arrayContaining(['echo', 'sleep', 'spin', 'exitWith']));
+      expect(await page.locator('#samples [data-scenario]').evaluateAll((buttons) => buttons.map((b) => (b as HTMLElement).dataset.scenario))).toEqual(['quick', 'deadline', 'memory', 'crash']);
+
       // A task submitted from the page runs on some host: a worker there goes busy, and the trail says it succeeded.
       await page.fill('#task-name', 'sleep');
       await page.fill('#payload', '2500');
@@ -345,6 +350,9 @@ describe('the dashboard in front of a cluster, in a real browser', () => {
       await page.waitForSelector('[data-host] [data-host-worker][data-state="busy"]', { timeout: 10_000 });
       expect(await page.locator('[data-host] [data-role="running"]', { hasText: '1' }).count()).toBe(1);
       await page.waitForSelector('#audit [data-type="task.succeeded"]', { timeout: 15_000 });
+      // And the task table has it, settled.
+      const clusterTask = (await page.getAttribute('#submit-result', 'data-task-id')) as string;
+      await page.waitForSelector(`#tasks tr[data-task="${clusterTask}"][data-state="succeeded"]`);
       const shot = join(mkdtempSync(join(tmpdir(), 'poolvisor-dashboard-')), 'dashboard-cluster.png');
       await page.screenshot({ path: shot, fullPage: true });
       if (process.env.POOLVISOR_UPDATE_SCREENSHOT === '1') copyFileSync(shot, join(root, 'docs/img/dashboard-cluster.png'));

@@ -668,7 +668,18 @@ function hostPanel(id) {
   return panel;
 }
 
+/** The tasks the live hosts offer, as suggestions for the name, and the scenarios they allow (once). */
+let hostTasks = '';
+function offerHostTasks(hosts) {
+  const names = [...new Set(hosts.flatMap((host) => host.tasks ?? []))].sort();
+  if (names.join(',') === hostTasks) return;
+  hostTasks = names.join(',');
+  $('host-tasks')?.replaceChildren(...names.map((name) => new Option(name, name)));
+  if (names.length > 0 && $('samples').childElementCount === 0) renderScenarios(names);
+}
+
 function onCluster(view) {
+  offerHostTasks(view.hosts);
   const live = new Set(view.hosts.map((h) => h.id));
   for (const [id, panel] of hostPanels) {
     if (live.has(id)) continue;
@@ -714,12 +725,16 @@ async function startCluster(view) {
   $('queues-section').hidden = false;
   $('workers-section').hidden = true;
   $('supervisor-section').hidden = true;
-  // The hosts' task modules are not known here: the task is named, not picked.
+  // The task is named, with what the live hosts offer (their heartbeats say) as suggestions:
+  // a task may be queued for hosts that are not up yet.
   const name = document.createElement('input');
   name.id = 'task-name';
   name.name = 'task';
   name.placeholder = 'an exported task of the hosts\' module';
-  $('task-name').replaceWith(name);
+  name.setAttribute('list', 'host-tasks');
+  const suggestions = document.createElement('datalist');
+  suggestions.id = 'host-tasks';
+  $('task-name').replaceWith(name, suggestions);
   onCluster({ redis: 'ok', ...view });
   document.body.dataset.ready = 'true';
   void stream('cluster,task.*', { cluster: onCluster, audit: onAudit });
