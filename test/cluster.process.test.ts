@@ -59,10 +59,19 @@ describe('a cluster of poolvisor hosts on Redis', () => {
     const c = await client(redis, 'kill');
     const log = join(mkdtempSync(join(tmpdir(), 'poolvisor-cluster-')), 'runs.log');
     writeFileSync(log, '');
-    const runs = Array.from({ length: 200 }, (_, i) => c.run<{ i: number; pid: number }>('logged', { ms: 40, i, log }));
-    await new Promise((resolve) => setTimeout(resolve, 1000));
     const doomedWorkers = workerPidsOf(doomed.pid);
     expect(doomedWorkers.length).toBeGreaterThanOrEqual(2); // its two workers and a spare
+    const runs = Array.from({ length: 200 }, (_, i) => c.run<{ i: number; pid: number }>('logged', { ms: 40, i, log }));
+    // Killed mid-run: after a second of the batch, the moment one of its workers has just started a
+    // task (each takes 40 ms). A fixed moment could fall between two of its tasks on a loaded
+    // machine, when it holds none, and then nothing would run twice.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const justStartedOnDoomed = () => {
+      const starts = readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((line) => line.split(' ').map(Number));
+      const last = starts.filter(([, pid]) => doomedWorkers.includes(pid as number)).at(-1);
+      return last !== undefined && Date.now() - (last[2] as number) < 15;
+    };
+    expect(await eventually(justStartedOnDoomed, 10_000, 1)).toBe(true);
     const killedAt = Date.now();
     doomed.child.kill('SIGKILL');
     const results = await Promise.all(runs);
