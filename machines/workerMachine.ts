@@ -133,6 +133,27 @@ export function deadlineLeadMs(timeoutMs: number, warningMs: number): number {
   return Math.max(0, Math.min(warningMs, Math.floor(timeoutMs / 10)));
 }
 
+/** Whether a timer's event is for the task running now, not for one since ended or re-run. */
+function isCurrentRun(context: WorkerContext, event: WorkerEvent): boolean {
+  return (event.type === 'deadline.reached' || event.type === 'cancel.grace-over') && event.taskId === context.task?.id && event.runSeq === context.runSeq;
+}
+
+/** How long until the task's deadline, on the pool's clock, counted from its start (≤ 0: due). */
+const msUntilDeadline = (context: WorkerContext, task: RunningTask): number => task.startedAt + task.timeoutMs - context.now();
+
+/**
+ * Arms the kill for the running task's deadline, counted from its start: a timer that fired
+ * late (the warning's) must not push the kill later by as much, so the delay is what is left,
+ * and a deadline already due is raised at once.
+ */
+function armKill(context: WorkerContext, task: RunningTask, enqueue: { raise: (event: WorkerTimerEvent, options?: { id: string; delay: number }) => void; cancel: (id: string) => void }): void {
+  const due: WorkerTimerEvent = { type: 'deadline.reached', taskId: task.id, runSeq: context.runSeq };
+  const leftMs = msUntilDeadline(context, task);
+  if (leftMs <= 0) return enqueue.raise(due);
+  enqueue.cancel(DEADLINE_TIMER);
+  enqueue.raise(due, { id: DEADLINE_TIMER, delay: leftMs });
+}
+
 /** Ids of the delayed events the machine raises itself: fixed strings, as XState needs. */
 const DEADLINE_TIMER = 'deadline';
 const CANCEL_GRACE_TIMER = 'cancelGrace';
@@ -242,17 +263,13 @@ export const workerMachine = setup({
     isOutOfMemory: ({ event }) => event.type === 'process.exited' && event.outOfMemory !== undefined,
     isCurrentTask: ({ context, event }) =>
       (event.type === 'task.cancel' || event.type === 'task.evict') && event.taskId === context.task?.id,
-    isCurrentRun: ({ context, event }) =>
-      (event.type === 'deadline.reached' || event.type === 'cancel.grace-over') && event.taskId === context.task?.id && event.runSeq === context.runSeq,
+    isCurrentRun: ({ context, event }) => isCurrentRun(context, event),
     // The deadline of the task running now, past on the pool's own clock (the one its evidence
     // uses). A timer can fire early: Node counts its delay from the event loop's cached time,
     // which is behind the clock by however long the loop's turn has run (a GC pause, other
     // callbacks); such a `deadline.reached` arms the timer again instead of killing.
     isDeadlineDue: ({ context, event }) =>
-      event.type === 'deadline.reached' &&
-      event.taskId === context.task?.id &&
-      event.runSeq === context.runSeq &&
-      context.now() - context.task.startedAt >= context.task.timeoutMs,
+      event.type === 'deadline.reached' && isCurrentRun(context, event) && context.task !== undefined && msUntilDeadline(context, context.task) <= 0,
     finishesEverything: ({ context, event }) => {
       if (event.type !== 'process.results') return false;
       const split = splitResults(context, event);
@@ -276,25 +293,15 @@ export const workerMachine = setup({
     warnOfDeadline: enqueueActions(({ context, enqueue }) => {
       const task = context.task;
       if (task === undefined) return;
-      const leadMs = deadlineLeadMs(task.timeoutMs, context.settings.deadlineWarningMs);
-      const due: WorkerTimerEvent = { type: 'deadline.reached', taskId: task.id, runSeq: context.runSeq };
-      if (leadMs <= 0) return enqueue.raise(due);
-      // The kill is due at the deadline itself, counted from the task's start: a warning timer
-      // that fired late must not push the kill later by as much (timers add up their lateness).
-      const remainingMs = Math.max(0, task.startedAt + task.timeoutMs - context.now());
-      const reason: TaskAbortReason = { code: 'ERR_TASK_DEADLINE', timeoutMs: task.timeoutMs, remainingMs };
-      enqueue.sendTo('connection', { type: 'connection.abort', taskId: task.id, reason });
-      if (remainingMs <= 0) return enqueue.raise(due);
-      enqueue.cancel(DEADLINE_TIMER);
-      enqueue.raise(due, { id: DEADLINE_TIMER, delay: remainingMs });
+      if (deadlineLeadMs(task.timeoutMs, context.settings.deadlineWarningMs) > 0) {
+        const reason: TaskAbortReason = { code: 'ERR_TASK_DEADLINE', timeoutMs: task.timeoutMs, remainingMs: Math.max(0, msUntilDeadline(context, task)) };
+        enqueue.sendTo('connection', { type: 'connection.abort', taskId: task.id, reason });
+      }
+      armKill(context, task, enqueue);
     }),
-    // The deadline timer fired before the deadline (see isPastDeadline): armed again for what is left.
+    // The deadline timer fired before the deadline (see isDeadlineDue): armed again for what is left.
     armDeadline: enqueueActions(({ context, enqueue }) => {
-      const task = context.task;
-      if (task === undefined) return;
-      const due: WorkerTimerEvent = { type: 'deadline.reached', taskId: task.id, runSeq: context.runSeq };
-      enqueue.cancel(DEADLINE_TIMER);
-      enqueue.raise(due, { id: DEADLINE_TIMER, delay: Math.max(1, task.startedAt + task.timeoutMs - context.now()) });
+      if (context.task !== undefined) armKill(context, context.task, enqueue);
     }),
     // A task that stops by itself within the grace keeps its worker; only one that does not is killed.
     cancelCooperatively: enqueueActions(({ context, enqueue }) => {
