@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveSampleSizes, normalQuantile, rankNormalizedRhat } from '../src/inference/mcmc.js';
+import { convergence, normalQuantile } from '../src/inference/mcmc.js';
+
+const rankNormalizedRhat = (chains: number[][]) => convergence(chains).rhat;
+const effectiveSampleSizes = (chains: number[][]) => convergence(chains).ess;
 
 // R̂ and ESS as Vehtari, Gelman, Simpson, Carpenter and Bürkner (2021) define them, checked
 // against a plain reference written here from the paper (and Stan's reference code): ranks by

@@ -195,20 +195,6 @@ function rhatOf(chains) {
   return Math.sqrt((between / within + n - 1) / n);
 }
 
-/**
- * R̂ as Stan and ArviZ report it: the larger of the rank-normalized split-R̂ of the draws
- * (bulk) and of their distances from the median (folded: the tails). Under 1.01 is the
- * threshold the 2021 paper sets for it.
- * @param {ArrayLike<number>[]} chains equal lengths
- */
-export function rankNormalizedRhat(chains) {
-  const bulk = rhatOf(rankNormalize(splitChains(chains)));
-  const pooled = Float64Array.from(chains.flatMap((chain) => Array.from(chain))).sort();
-  const median = quantile(pooled, 0.5);
-  const folded = chains.map((chain) => Array.from(chain, (x) => Math.abs(x - median)));
-  const tail = rhatOf(rankNormalize(splitChains(folded)));
-  return Math.max(bulk, tail);
-}
 
 /**
  * Effective sample size of chains as given, from their autocorrelations summed over
@@ -276,21 +262,35 @@ export function effectiveSampleSize(chains) {
   return size / Math.max(tau, 1 / Math.log10(size));
 }
 
+/** Every draw of every chain, sorted: what the quantiles are read from. @param {ArrayLike<number>[]} chains */
+export function sortedDraws(chains) {
+  return Float64Array.from(chains.flatMap((chain) => Array.from(chain))).sort();
+}
+
 /**
- * Bulk ESS (of the rank-normalized split chains: how well the centre of the distribution
- * is known), tail ESS (the smaller of the ESS of the indicators of the 5 % and 95 %
- * quantiles: how well the 90 % interval's ends are known), and the ESS of the mean (of
- * the split chains as they are, behind the mean's Monte Carlo standard error).
+ * The convergence diagnostics as Stan and ArviZ report them, each piece computed once:
+ * - `rhat`: the larger of the rank-normalized split-R̂ of the draws (bulk) and of their
+ *   distances from the median (folded: the tails); under 1.01 is the paper's threshold;
+ * - `ess.bulk`: ESS of the rank-normalized split chains (how well the centre is known);
+ * - `ess.tail`: the smaller ESS of the indicators of the 5 % and 95 % quantiles (how well
+ *   the 90 % interval's ends are known);
+ * - `ess.mean`: ESS of the split chains as they are, behind the mean's Monte Carlo error.
  * @param {ArrayLike<number>[]} chains equal lengths
+ * @param {Float64Array} [sorted] the pooled draws sorted, when the caller has them already
  */
-export function effectiveSampleSizes(chains) {
+export function convergence(chains, sorted = sortedDraws(chains)) {
   const split = splitChains(chains);
-  const pooled = Float64Array.from(chains.flatMap((chain) => Array.from(chain))).sort();
-  const below = (/** @type {number} */ q) => split.map((chain) => chain.map((x) => (x <= q ? 1 : 0)));
+  const ranked = rankNormalize(split);
+  const median = quantile(sorted, 0.5);
+  const folded = rankNormalize(split.map((half) => half.map((x) => Math.abs(x - median))));
+  const below = (/** @type {number} */ q) => split.map((half) => half.map((x) => (x <= q ? 1 : 0)));
   return {
-    bulk: effectiveSampleSize(rankNormalize(split)),
-    tail: Math.min(effectiveSampleSize(below(quantile(pooled, 0.05))), effectiveSampleSize(below(quantile(pooled, 0.95)))),
-    mean: effectiveSampleSize(split),
+    rhat: Math.max(rhatOf(ranked), rhatOf(folded)),
+    ess: {
+      bulk: effectiveSampleSize(ranked),
+      tail: Math.min(effectiveSampleSize(below(quantile(sorted, 0.05))), effectiveSampleSize(below(quantile(sorted, 0.95)))),
+      mean: effectiveSampleSize(split),
+    },
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import { EVIDENCE_TESTS, MECHANISM_TYPES } from './evidenceTests.js';
 import { parseLink } from './link.js';
-import { createRandom, effectiveSampleSizes, quantile, rankNormalizedRhat, sampleChain, softplus } from './mcmc.js';
+import { convergence, createRandom, quantile, sampleChain, softplus, sortedDraws } from './mcmc.js';
 
 // The link's schema and its error, for whoever loads this module as a library (a class and a
 // schema are not offered as tasks; `parseLink`, a function, would be, so it stays in link.js).
@@ -75,12 +75,11 @@ export async function inferMechanism(input, context = {}) {
   const kept = chains.map((chain) => chain.draws);
   const total = chains.reduce((s, chain) => s + chain.count, 0);
   const meanTheta = chains.reduce((s, chain) => s + chain.sum, 0) / total;
-  const sorted = Float64Array.from(kept.flatMap((draws) => Array.from(draws))).sort();
+  const sorted = sortedDraws(kept);
   let sumSq = 0;
   for (const x of sorted) sumSq += (x - meanTheta) ** 2;
   const sd = Math.sqrt(sumSq / Math.max(1, sorted.length - 1));
-  const ess = effectiveSampleSizes(kept);
-  const rhat = rankNormalizedRhat(kept);
+  const { rhat, ess } = convergence(kept, sorted);
   const [thetaLow, thetaHigh] = [quantile(sorted, 0.05), quantile(sorted, 0.95)];
   const logit = (/** @type {number} */ t) => Math.log(t) - Math.log1p(-t);
   const bayesFactor = Math.exp(logBayesFactor);
