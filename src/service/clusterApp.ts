@@ -102,6 +102,8 @@ export async function createClusterService(options: ClusterServiceOptions): Prom
   };
 
   let view: ClusterView = { queue: settings.queue, redis: 'ok', hosts: [], queues: {} };
+  /** The tasks the live hosts offer, as of the last status read: what a POST is checked against. */
+  let offered = new Set<string>();
   // One read at a time: while Redis is away a read waits for the reconnect, and a new one per
   // poll would pile commands up in the connection's offline queue for as long as the outage lasts.
   let statusRead: Promise<ClusterStatus> | undefined;
@@ -111,6 +113,7 @@ export async function createClusterService(options: ClusterServiceOptions): Prom
     const status = (await within(statusRead, settings.redisTimeoutMs).catch(() => undefined))?.value;
     redisReachable = status !== undefined;
     view = status === undefined ? { ...view, redis: 'unreachable' } : { queue: settings.queue, redis: 'ok', hosts: status.hosts, queues: status.queues };
+    if (status !== undefined) offered = new Set(status.hosts.flatMap((host) => host.tasks ?? []));
     metrics.observe(status);
     return status;
   };
@@ -151,7 +154,6 @@ export async function createClusterService(options: ClusterServiceOptions): Prom
     }
     // A task no live host offers is refused, as over one pool. None live, or none reporting yet
     // (a host from before hosts said what they offer): the task waits in the queue for one.
-    const offered = new Set(view.hosts.flatMap((host) => host.tasks ?? []));
     if (offered.size > 0 && !offered.has(body.task)) {
       const tasks = [...offered].sort();
       throw new HttpError(404, 'ERR_UNKNOWN_TASK', `no live host offers a task "${body.task}"; their tasks: ${tasks.join(', ')}`, { tasks });
