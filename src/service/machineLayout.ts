@@ -45,9 +45,9 @@ const COMPOUND_PADDING = '[top=24,left=10,bottom=10,right=10]';
 const textWidth = (text: string) => Math.ceil(text.length * CHAR_WIDTH) + 4;
 
 /**
- * Tried side by side on the two machines (`layoutMachine` with each set): top to bottom with
- * network-simplex placement, merged edge ends and tight spacing drew the worker machine in
- * 864 × 779 px against 1,713 × 929 with ELK's defaults and every event on its label.
+ * Top to bottom, network-simplex placement, merged edge ends and tight spacing: of the option
+ * sets tried side by side on the two machines, the most compact drawing of the worker machine
+ * (what `layout.width` and `layout.height` of `GET /v1/machines` say).
  */
 const LAYOUT_OPTIONS = {
   'elk.algorithm': 'layered',
