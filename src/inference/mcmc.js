@@ -121,7 +121,7 @@ function variance(xs, m) {
  * @param {ArrayLike<number>[]} chains equal lengths
  * @returns {number[][]}
  */
-export function splitChains(chains) {
+function splitChains(chains) {
   const halves = [];
   for (const chain of chains) {
     const half = Math.floor(chain.length / 2);
@@ -158,7 +158,7 @@ export function normalQuantile(p) {
  * @param {ArrayLike<number>[]} chains
  * @returns {number[][]}
  */
-export function rankNormalize(chains) {
+function rankNormalize(chains) {
   /** @type {{ value: number, c: number, i: number }[]} */
   const all = [];
   chains.forEach((chain, c) => {
@@ -202,7 +202,7 @@ function rhatOf(chains) {
  * autocovariances are computed lag by lag, only as far as the sum goes.
  * @param {ArrayLike<number>[]} chains equal lengths
  */
-export function effectiveSampleSize(chains) {
+function effectiveSampleSize(chains) {
   const m = chains.length;
   const n = chains[0]?.length ?? 0;
   if (n < 4) return Number.NaN;

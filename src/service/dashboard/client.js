@@ -262,9 +262,7 @@ function onStatus(status) {
 function describeAudit(e) {
   switch (e.type) {
     case 'worker.killed': {
-      const t = e.termination;
-      const why = t.reason === 'memory' ? `memory (${t.resource}): ${mib(t.usedBytes)} over ${mib(t.limitBytes)}` : t.reason === 'timeout' ? `deadline ${t.timeoutMs} ms` : t.reason === 'crashed' ? `crashed (code ${t.exitCode}, signal ${t.signal})` : t.reason;
-      return [`${e.workerId} killed (pid ${e.pid}): ${why}${e.taskId ? `, task ${e.taskId}` : ''}`, 'kill'];
+      return [`${e.workerId} killed (pid ${e.pid}): ${whyKilled(e.termination)}${e.taskId ? `, task ${e.taskId}` : ''}`, 'kill'];
     }
     case 'task.failed':
       // A cluster's task.failed carries the pool error as data (`error`); a pool's, its failure.
@@ -366,16 +364,25 @@ function noteKill(event) {
 const clock = (ms) => new Date(ms).toISOString().slice(11, 23);
 
 /** What a kill's evidence says, in a line: the same words as the audit trail. */
-function describeTermination(t) {
+/** Why a worker was killed, in a few words: the audit trail's line and the start of the timeline's. */
+function whyKilled(t) {
   if (!t) return 'killed';
-  if (t.reason === 'timeout') return `deadline ${t.timeoutMs} ms (ran ${t.elapsedMs} ms)`;
-  if (t.reason === 'memory') {
-    const samples = (t.samples ?? []).slice(-5).map((sample) => mib(sample.rssBytes)).join(', ');
-    return `memory (${t.resource}): ${mib(t.usedBytes)} over ${mib(t.limitBytes)}${samples ? `; last samples ${samples}` : ''}`;
-  }
-  if (t.reason === 'crashed') return `crashed (exit code ${t.exitCode}, signal ${t.signal})${t.stderrTail ? `: ${t.stderrTail.trim().split('\n').at(-1)}` : ''}`;
+  if (t.reason === 'timeout') return `deadline ${t.timeoutMs} ms`;
+  if (t.reason === 'memory') return `memory (${t.resource}): ${mib(t.usedBytes)} over ${mib(t.limitBytes)}`;
+  if (t.reason === 'crashed') return `crashed (exit code ${t.exitCode}, signal ${t.signal})`;
   if (t.reason === 'lease-expired') return `its lease ${t.leaseId} expired`;
   return t.reason;
+}
+
+/** The same with the evidence a stretch of the timeline has room for: how long it ran, the last samples, stderr's last line. */
+function describeTermination(t) {
+  if (t?.reason === 'timeout') return `${whyKilled(t)} (ran ${t.elapsedMs} ms)`;
+  if (t?.reason === 'memory') {
+    const samples = (t.samples ?? []).slice(-5).map((sample) => mib(sample.rssBytes)).join(', ');
+    return `${whyKilled(t)}${samples ? `; last samples ${samples}` : ''}`;
+  }
+  if (t?.reason === 'crashed' && t.stderrTail) return `${whyKilled(t)}: ${t.stderrTail.trim().split('\n').at(-1)}`;
+  return whyKilled(t);
 }
 
 function describeSegment(segment, now) {
